@@ -1,0 +1,162 @@
+// Package testenv holds helpers for integration tests: real servers (Debian coturn, nginx)
+// started in the foreground on loopback, with ephemeral ports, logs kept for failure
+// messages and processes killed in t.Cleanup. Only _test.go files import it.
+package testenv
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// logBuffer is a goroutine-safe bounded buffer for a child process's output.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+const maxLogBytes = 1 << 20
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.buf.Len()+len(p) > maxLogBytes {
+		// Keep the head (startup lines explain most failures) and drop the rest.
+		return len(p), nil
+	}
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// process is a foreground child process owned by one test.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	logs *logBuffer
+	done chan struct{}
+	err  error // set before done closes
+}
+
+// startProcess starts bin with args, output into a log buffer.
+func startProcess(name, bin string, args ...string) (*process, error) {
+	p := &process{name: name, logs: &logBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stdout = p.logs
+	p.cmd.Stderr = p.logs
+	// Own process group, so a stop also reaches helpers the server may fork.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("testenv: start %s: %w", name, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// exited reports whether the process has ended.
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop terminates the process group: SIGTERM, then SIGKILL after a grace period.
+func (p *process) stop() {
+	if p.exited() {
+		return
+	}
+	pgid := p.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return
+	case <-time.After(3 * time.Second):
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+	}
+}
+
+// errNoPort means no free port run was found.
+var errNoPort = errors.New("testenv: no free port found")
+
+// freePortRun finds a port p such that p..p+n-1 are free for TCP and UDP on every ip.
+// The ports are closed again before returning, so a small race with other processes is
+// possible; callers retry a failed start with a new port.
+func freePortRun(n int, ips ...string) (int, error) {
+	for attempt := 0; attempt < 50; attempt++ {
+		l, err := net.Listen("tcp", net.JoinHostPort(ips[0], "0"))
+		if err != nil {
+			return 0, fmt.Errorf("testenv: listen: %w", err)
+		}
+		base := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if base+n > 65535 {
+			continue
+		}
+		if portsFree(base, n, ips) {
+			return base, nil
+		}
+	}
+	return 0, errNoPort
+}
+
+func portsFree(base, n int, ips []string) bool {
+	var closers []interface{ Close() error }
+	defer func() {
+		for _, c := range closers {
+			_ = c.Close()
+		}
+	}()
+	for _, ip := range ips {
+		for p := base; p < base+n; p++ {
+			addr := net.JoinHostPort(ip, strconv.Itoa(p))
+			tl, err := net.Listen("tcp", addr)
+			if err != nil {
+				return false
+			}
+			closers = append(closers, tl)
+			ul, err := net.ListenPacket("udp", addr)
+			if err != nil {
+				return false
+			}
+			closers = append(closers, ul)
+		}
+	}
+	return true
+}
+
+// lookBin returns the path of a Debian-packaged binary or skips the test naming it.
+func lookBin(tb testing.TB, bin, pkg string) string {
+	tb.Helper()
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		for _, dir := range []string{"/usr/sbin", "/usr/bin", "/sbin"} {
+			cand := dir + "/" + bin
+			if p, err2 := exec.LookPath(cand); err2 == nil {
+				return p
+			}
+		}
+		tb.Skipf("%s not installed (%s): run scripts/deps.sh", pkg, bin)
+	}
+	return path
+}
