@@ -1,0 +1,277 @@
+package signal
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// outFrame is one frame waiting in a connection's write queue.
+type outFrame struct {
+	typ  int // websocket.TextMessage, PingMessage or CloseMessage
+	data []byte
+}
+
+// conn is one client connection. Its read loop runs in the ServeHTTP goroutine; a writer
+// goroutine exists only while frames are queued, so an idle connection costs one
+// goroutine and its read buffer.
+type conn struct {
+	s      *Server
+	ws     *websocket.Conn
+	id     uint64
+	remote string
+
+	// Membership, guarded by s.mu.
+	room *room
+	uid  ID
+
+	lastSeen atomic.Int64 // Now().UnixNano() of the last frame or pong
+	lastPing int64        // liveness loop only
+	evicted  atomic.Bool
+	reason   atomic.Pointer[string] // why the connection ended, first cause wins
+
+	wmu         sync.Mutex
+	queue       []outFrame
+	qbytes      int
+	writing     bool // a writer goroutine is running
+	wclosed     bool // the queue accepts nothing more
+	closeQueued bool // a close frame is queued: nothing may follow it
+
+	// Rate limiter state, read goroutine only.
+	tokens    float64
+	last      time.Time
+	abuse     int
+	lastLimit time.Time
+}
+
+func newConn(s *Server, ws *websocket.Conn, id uint64, remote string) *conn {
+	now := s.cfg.Now()
+	c := &conn{
+		s: s, ws: ws, id: id, remote: remote,
+		lastPing: now.UnixNano(),
+		tokens:   float64(s.cfg.RateBurst),
+		last:     now,
+	}
+	c.lastSeen.Store(now.UnixNano())
+	return c
+}
+
+func (c *conn) touch() { c.lastSeen.Store(c.s.cfg.Now().UnixNano()) }
+
+func (c *conn) setReason(r string) { c.reason.CompareAndSwap(nil, &r) }
+
+func (c *conn) reasonString() string {
+	if r := c.reason.Load(); r != nil {
+		return *r
+	}
+	return "closed"
+}
+
+// serve is the read loop; it returns when the connection is gone and cleaned up.
+func (c *conn) serve() {
+	defer c.finish()
+	defer func() {
+		if p := recover(); p != nil {
+			c.s.panics.Add(1)
+			c.setReason(fmt.Sprintf("recovered panic: %v", p))
+		}
+	}()
+	c.ws.SetPongHandler(func(string) error { c.touch(); return nil })
+	c.ws.SetPingHandler(func(data string) error {
+		c.touch()
+		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+			var ne interface{ Timeout() bool }
+			if errors.As(err, &ne) && ne.Timeout() {
+				return nil // the writer is busy; the next ping will do
+			}
+			return err
+		}
+		return nil
+	})
+	limit := c.s.cfg.MaxMessageBytes
+	for {
+		typ, r, err := c.ws.NextReader()
+		if err != nil {
+			c.setReason(readReason(err))
+			return
+		}
+		c.touch()
+		c.s.messagesIn.Add(1)
+		data, err := io.ReadAll(io.LimitReader(r, limit+1))
+		if err != nil {
+			c.setReason(readReason(err))
+			return
+		}
+		if int64(len(data)) > limit {
+			c.tooBig()
+			return
+		}
+		if !c.allow() {
+			continue
+		}
+		if typ != websocket.TextMessage {
+			c.replyError(CodeBinary, "binary frames are not part of the protocol")
+			continue
+		}
+		c.s.handle(c, data)
+	}
+}
+
+// tooBig answers an oversized frame: error reply, close 1009, then drain the input for
+// closeGrace so that the client reads the close instead of a connection reset.
+func (c *conn) tooBig() {
+	c.setReason("frame too big")
+	c.replyError(CodeTooBig, fmt.Sprintf("frame larger than %d bytes", c.s.cfg.MaxMessageBytes))
+	c.closeWith(websocket.CloseMessageTooBig, "message too big")
+	_ = c.ws.SetReadDeadline(time.Now().Add(closeGrace))
+	for {
+		_, r, err := c.ws.NextReader()
+		if err != nil {
+			return
+		}
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return
+		}
+	}
+}
+
+func readReason(err error) string {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return fmt.Sprintf("client closed (%d)", ce.Code)
+	}
+	return "read: " + err.Error()
+}
+
+// finish runs once, when the read loop ends: it stops the queue, leaves the room (with
+// peer-leave to the remaining member) and closes the socket.
+func (c *conn) finish() {
+	c.wmu.Lock()
+	c.wclosed = true
+	c.queue = nil
+	c.qbytes = 0
+	c.wmu.Unlock()
+	c.s.detach(c)
+	_ = c.ws.Close()
+	c.s.cfg.Logf("signal: conn %d closed: %s", c.id, c.reasonString())
+}
+
+// abort cuts the socket at once; the read loop then ends and cleans up.
+func (c *conn) abort(reason string) {
+	c.setReason(reason)
+	_ = c.ws.Close()
+}
+
+// send queues one frame without blocking. A connection whose queue is full is dropped:
+// a slow reader must not hold up its room. It reports whether the frame was queued.
+func (c *conn) send(typ int, data []byte) bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.wclosed || c.closeQueued {
+		return false
+	}
+	if len(c.queue) >= c.s.cfg.WriteQueue || c.qbytes+len(data) > c.s.cfg.WriteQueueBytes {
+		c.wclosed = true
+		c.queue = nil
+		c.qbytes = 0
+		c.s.droppedSlow.Add(1)
+		c.s.cfg.Logf("signal: conn %d dropped: write queue full (slow reader)", c.id)
+		c.abort("slow reader: write queue full")
+		return false
+	}
+	c.queue = append(c.queue, outFrame{typ: typ, data: data})
+	c.qbytes += len(data)
+	c.startWriterLocked()
+	return true
+}
+
+// closeWith queues a close frame (nothing is sent after it) and gives the client
+// closeGrace to answer before the read loop gives up.
+func (c *conn) closeWith(code int, text string) {
+	c.wmu.Lock()
+	if c.wclosed || c.closeQueued {
+		c.wmu.Unlock()
+		return
+	}
+	c.closeQueued = true
+	c.queue = append(c.queue, outFrame{typ: websocket.CloseMessage, data: websocket.FormatCloseMessage(code, text)})
+	c.startWriterLocked()
+	c.wmu.Unlock()
+	c.setReason(fmt.Sprintf("server closed (%d %s)", code, text))
+	_ = c.ws.SetReadDeadline(time.Now().Add(closeGrace))
+}
+
+// startWriterLocked starts the writer goroutine if none runs. c.wmu is held. The
+// connection's read loop still holds its WaitGroup count here (wclosed is false), so the
+// Add cannot race Shutdown's Wait.
+func (c *conn) startWriterLocked() {
+	if c.writing {
+		return
+	}
+	c.writing = true
+	c.s.wg.Add(1)
+	go c.writeLoop()
+}
+
+func (c *conn) writeLoop() {
+	defer c.s.wg.Done()
+	var batch []outFrame
+	for {
+		c.wmu.Lock()
+		if len(c.queue) == 0 || c.wclosed {
+			c.writing = false
+			c.wmu.Unlock()
+			return
+		}
+		batch, c.queue = c.queue, batch[:0]
+		c.qbytes = 0
+		c.wmu.Unlock()
+		for i, f := range batch {
+			var err error
+			deadline := time.Now().Add(c.s.cfg.WriteTimeout)
+			if f.typ == websocket.TextMessage || f.typ == websocket.BinaryMessage {
+				_ = c.ws.SetWriteDeadline(deadline)
+				err = c.ws.WriteMessage(f.typ, f.data)
+			} else {
+				err = c.ws.WriteControl(f.typ, f.data, deadline)
+			}
+			batch[i] = outFrame{}
+			if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+				c.abort("write: " + err.Error())
+				c.wmu.Lock()
+				c.wclosed = true
+				c.queue = nil
+				c.qbytes = 0
+				c.writing = false
+				c.wmu.Unlock()
+				return
+			}
+		}
+	}
+}
+
+// replyError sends {"cmd":"error","code":code,"reason":reason} to this connection only.
+func (c *conn) replyError(code int, reason string) {
+	b, err := Message{Cmd: CmdError, Code: code, Reason: reason}.Encode()
+	if err != nil {
+		return
+	}
+	c.s.errorsSent.Add(1)
+	c.s.cfg.Logf("signal: conn %d error %d: %s", c.id, code, reason)
+	c.send(websocket.TextMessage, b)
+}
+
+// sendMsg encodes and queues a server message.
+func (c *conn) sendMsg(m Message) {
+	b, err := m.Encode()
+	if err != nil {
+		return
+	}
+	c.send(websocket.TextMessage, b)
+}
