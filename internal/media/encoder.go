@@ -1,0 +1,434 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/mediadevices/pkg/codec"
+	"github.com/pion/mediadevices/pkg/codec/opus"
+	"github.com/pion/mediadevices/pkg/codec/vpx"
+	"github.com/pion/mediadevices/pkg/io/audio"
+	"github.com/pion/mediadevices/pkg/io/video"
+	"github.com/pion/mediadevices/pkg/prop"
+	"github.com/pion/mediadevices/pkg/wave"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+)
+
+// KeyFrameMinInterval rate-limits forced keyframes: requests (PLI/FIR from
+// any receiver, new subscribers) arriving within this interval of the last
+// forced keyframe are merged into one keyframe at the end of the interval.
+const KeyFrameMinInterval = 300 * time.Millisecond
+
+// Capabilities announced for the encoded streams. The Opus line matches the
+// codec pion registers by default so tracks bind to it.
+var (
+	VP8Capability = webrtc.RTPCodecCapability{
+		MimeType:  webrtc.MimeTypeVP8,
+		ClockRate: 90000,
+	}
+	OpusCapability = webrtc.RTPCodecCapability{
+		MimeType:    webrtc.MimeTypeOpus,
+		ClockRate:   48000,
+		Channels:    2,
+		SDPFmtpLine: "minptime=10;useinbandfec=1",
+	}
+)
+
+// EncoderStats is a snapshot of a shared encoder's counters.
+type EncoderStats struct {
+	Key              string  `json:"key"`               // profile key
+	Kind             string  `json:"kind"`              // "video" or "audio"
+	Running          bool    `json:"running"`           // encoder goroutine alive
+	Frames           uint64  `json:"frames"`            // encoded frames
+	KeyFrames        uint64  `json:"keyframes"`         // of which keyframes
+	Bytes            uint64  `json:"bytes"`             // encoded payload bytes
+	Subscribers      int     `json:"subscribers"`       // attached tracks
+	References       int     `json:"references"`        // Acquire calls not yet released
+	KeyFrameRequests uint64  `json:"keyframe_requests"` // ForceKeyFrame calls + attaches
+	ForcedKeyFrames  uint64  `json:"forced_keyframes"`  // keyframes actually forced (after rate limit)
+	WriteErrors      uint64  `json:"write_errors"`      // WriteSample failures, all tracks
+	EncodeAvgMs      float64 `json:"encode_avg_ms"`     // mean time per encode call
+	EncodeMaxMs      float64 `json:"encode_max_ms"`
+	EncodeTotalMs    float64 `json:"encode_total_ms"`
+	LateTicks        uint64  `json:"late_ticks"` // frames produced more than one interval late
+	Err              string  `json:"error,omitempty"`
+}
+
+// Encoder is one reference to a shared, running encoder. Get one from
+// AcquireVideo or AcquireAudio and give it back with Release.
+type Encoder struct {
+	s        *sharedEncoder
+	released atomic.Bool
+}
+
+// SampleWriter receives encoded frames; *webrtc.TrackLocalStaticSample is one.
+type SampleWriter interface {
+	WriteSample(media.Sample) error
+}
+
+type subscriber struct {
+	track   SampleWriter
+	waitKey bool // video: hold frames back until the next keyframe
+}
+
+type sharedEncoder struct {
+	key      string
+	kind     string
+	codecCap webrtc.RTPCodecCapability
+	logf     func(string, ...any)
+	refs     int // guarded by registry.mu
+
+	rc       codec.ReadCloser
+	interval time.Duration
+	done     chan struct{}
+	stopped  chan struct{}
+
+	// video input: the frame the next rc.Read will consume
+	nextImage image.Image
+	video     *videoSource
+	// audio input
+	nextAudio wave.Audio
+	audio     *audioSource
+
+	kfPending atomic.Bool
+
+	mu    sync.Mutex
+	subs  []*subscriber
+	stats EncoderStats
+}
+
+var registry = struct {
+	mu sync.Mutex
+	m  map[string]*sharedEncoder
+}{m: map[string]*sharedEncoder{}}
+
+func nopLogf(string, ...any) {}
+
+// AcquireVideo returns a reference to the running encoder for p, starting
+// it if no other reference exists. logf receives the encoder's diagnostics
+// (nil: none).
+func AcquireVideo(p VideoProfile, logf func(string, ...any)) (*Encoder, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	p = p.Normalized()
+	return acquire(p.Key(), func() (*sharedEncoder, error) { return newVideoEncoder(p) }, logf)
+}
+
+// AcquireAudio returns a reference to the running encoder for p, starting
+// it if no other reference exists.
+func AcquireAudio(p AudioProfile, logf func(string, ...any)) (*Encoder, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	p = p.Normalized()
+	return acquire(p.Key(), func() (*sharedEncoder, error) { return newAudioEncoder(p) }, logf)
+}
+
+func acquire(key string, build func() (*sharedEncoder, error), logf func(string, ...any)) (*Encoder, error) {
+	if logf == nil {
+		logf = nopLogf
+	}
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	if s, ok := registry.m[key]; ok {
+		select {
+		case <-s.stopped:
+			// died on an encode error: replace it
+		default:
+			s.refs++
+			return &Encoder{s: s}, nil
+		}
+	}
+	s, err := build()
+	if err != nil {
+		return nil, fmt.Errorf("media: start encoder %s: %w", key, err)
+	}
+	s.key = key
+	s.logf = logf
+	s.refs = 1
+	s.stats.Key = key
+	s.stats.Kind = s.kind
+	s.stats.Running = true
+	registry.m[key] = s
+	go s.run()
+	return &Encoder{s: s}, nil
+}
+
+func newVideoEncoder(p VideoProfile) (*sharedEncoder, error) {
+	params, err := vpx.NewVP8Params()
+	if err != nil {
+		return nil, fmt.Errorf("vp8 params: %w", err)
+	}
+	params.BitRate = p.BitrateKbps * 1000
+	params.KeyFrameInterval = 2 * p.FPS
+	params.RateControlEndUsage = vpx.RateControlCBR
+	s := &sharedEncoder{
+		kind:     "video",
+		codecCap: VP8Capability,
+		interval: time.Second / time.Duration(p.FPS),
+		done:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+		video:    newVideoSource(p),
+	}
+	in := video.ReaderFunc(func() (image.Image, func(), error) {
+		if s.nextImage == nil {
+			return nil, func() {}, io.EOF
+		}
+		img := s.nextImage
+		s.nextImage = nil
+		return img, func() {}, nil
+	})
+	rc, err := params.BuildVideoEncoder(in, prop.Media{Video: prop.Video{
+		Width: p.Width, Height: p.Height, FrameRate: float32(p.FPS),
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("vp8 encoder: %w", err)
+	}
+	s.rc = rc
+	return s, nil
+}
+
+func newAudioEncoder(p AudioProfile) (*sharedEncoder, error) {
+	params, err := opus.NewParams()
+	if err != nil {
+		return nil, fmt.Errorf("opus params: %w", err)
+	}
+	params.BitRate = p.BitrateKbps * 1000
+	s := &sharedEncoder{
+		kind:     "audio",
+		codecCap: OpusCapability,
+		interval: 20 * time.Millisecond,
+		done:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+		audio:    newAudioSource(p),
+	}
+	in := audio.ReaderFunc(func() (wave.Audio, func(), error) {
+		if s.nextAudio == nil {
+			return nil, func() {}, io.EOF
+		}
+		a := s.nextAudio
+		s.nextAudio = nil
+		return a, func() {}, nil
+	})
+	rc, err := params.BuildAudioEncoder(in, prop.Media{Audio: prop.Audio{
+		SampleRate: audioRate, ChannelCount: 1,
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("opus encoder: %w", err)
+	}
+	s.rc = rc
+	return s, nil
+}
+
+// run is the encoder goroutine: tick, render, encode once, fan out.
+func (s *sharedEncoder) run() {
+	defer close(s.stopped)
+	defer func() {
+		if err := s.rc.Close(); err != nil {
+			s.logf("media: %s: close encoder: %v", s.key, err)
+		}
+		s.mu.Lock()
+		s.stats.Running = false
+		s.mu.Unlock()
+	}()
+	ticker := time.NewTicker(s.interval)
+	defer ticker.Stop()
+	var (
+		frame      uint32
+		prev       time.Time
+		lastForced time.Time
+		subs       []*subscriber
+	)
+	for {
+		var now time.Time
+		select {
+		case <-s.done:
+			return
+		case now = <-ticker.C:
+		}
+		if s.video != nil {
+			s.nextImage = s.video.Render(frame, time.Now())
+			if s.kfPending.Load() && now.Sub(lastForced) >= KeyFrameMinInterval {
+				s.kfPending.Store(false)
+				lastForced = now
+				if kc, ok := s.rc.Controller().(codec.KeyFrameController); ok {
+					if err := kc.ForceKeyFrame(); err == nil {
+						s.mu.Lock()
+						s.stats.ForcedKeyFrames++
+						s.mu.Unlock()
+					}
+				}
+			}
+		} else {
+			s.nextAudio = s.audio.Render()
+		}
+		frame++
+		t0 := time.Now()
+		data, release, err := s.rc.Read()
+		took := time.Since(t0)
+		if err != nil {
+			s.logf("media: %s: encode: %v", s.key, err)
+			s.mu.Lock()
+			s.stats.Err = err.Error()
+			s.mu.Unlock()
+			return
+		}
+		buf := append([]byte(nil), data...)
+		release()
+
+		dur := s.interval
+		if !prev.IsZero() {
+			dur = now.Sub(prev)
+		}
+		late := !prev.IsZero() && dur > s.interval*3/2
+		prev = now
+		key := s.kind == "audio" || (len(buf) > 0 && buf[0]&0x01 == 0)
+
+		s.mu.Lock()
+		s.stats.EncodeTotalMs += ms(took)
+		if m := ms(took); m > s.stats.EncodeMaxMs {
+			s.stats.EncodeMaxMs = m
+		}
+		if late {
+			s.stats.LateTicks++
+		}
+		if len(buf) == 0 {
+			s.mu.Unlock()
+			continue
+		}
+		s.stats.Frames++
+		if key && s.kind == "video" {
+			s.stats.KeyFrames++
+		}
+		s.stats.Bytes += uint64(len(buf))
+		subs = subs[:0]
+		for _, sub := range s.subs {
+			if sub.waitKey {
+				if !key {
+					continue
+				}
+				sub.waitKey = false
+			}
+			subs = append(subs, sub)
+		}
+		s.mu.Unlock()
+
+		sample := media.Sample{Data: buf, Duration: dur}
+		var writeErrs uint64
+		for _, sub := range subs {
+			if err := sub.track.WriteSample(sample); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+				writeErrs++
+			}
+		}
+		if writeErrs > 0 {
+			s.mu.Lock()
+			first := s.stats.WriteErrors == 0
+			s.stats.WriteErrors += writeErrs
+			s.mu.Unlock()
+			if first {
+				s.logf("media: %s: WriteSample failed on %d track(s)", s.key, writeErrs)
+			}
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// Release gives the reference back. The last Release stops the encoder
+// goroutine and frees the codec before it returns. Calling Release twice on
+// one Encoder is a no-op.
+func (e *Encoder) Release() {
+	if e == nil || !e.released.CompareAndSwap(false, true) {
+		return
+	}
+	s := e.s
+	registry.mu.Lock()
+	s.refs--
+	last := s.refs == 0
+	if last && registry.m[s.key] == s {
+		delete(registry.m, s.key)
+	}
+	registry.mu.Unlock()
+	if last {
+		close(s.done)
+		<-s.stopped
+	}
+}
+
+// Codec is the RTP codec capability to create tracks with.
+func (e *Encoder) Codec() webrtc.RTPCodecCapability { return e.s.codecCap }
+
+// Key is the profile key the encoder was started for.
+func (e *Encoder) Key() string { return e.s.key }
+
+// Attach makes every encoded frame go to track until detach is called (or
+// the encoder stops). A video track receives frames from the next keyframe
+// on, and attaching requests one, so a new receiver can start decoding
+// within KeyFrameMinInterval plus one frame.
+func (e *Encoder) Attach(track *webrtc.TrackLocalStaticSample) (detach func()) {
+	return e.AttachWriter(track)
+}
+
+// AttachWriter is Attach for any SampleWriter (recorders, tests, benchmarks).
+// WriteSample is called from the encoder goroutine and must not block long:
+// it delays every other subscriber.
+func (e *Encoder) AttachWriter(track SampleWriter) (detach func()) {
+	s := e.s
+	sub := &subscriber{track: track, waitKey: s.kind == "video"}
+	s.mu.Lock()
+	s.subs = append(s.subs, sub)
+	s.stats.KeyFrameRequests++
+	s.mu.Unlock()
+	s.kfPending.Store(true)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			for i, x := range s.subs {
+				if x == sub {
+					s.subs = append(s.subs[:i], s.subs[i+1:]...)
+					break
+				}
+			}
+		})
+	}
+}
+
+// ForceKeyFrame asks for a keyframe (answering PLI/FIR). Requests are merged
+// so that at most one keyframe is forced per KeyFrameMinInterval. No-op for
+// audio.
+func (e *Encoder) ForceKeyFrame() {
+	s := e.s
+	if s.kind != "video" {
+		return
+	}
+	s.mu.Lock()
+	s.stats.KeyFrameRequests++
+	s.mu.Unlock()
+	s.kfPending.Store(true)
+}
+
+// Stats returns a snapshot of the encoder's counters.
+func (e *Encoder) Stats() EncoderStats {
+	s := e.s
+	registry.mu.Lock()
+	refs := s.refs
+	registry.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Subscribers = len(s.subs)
+	st.References = refs
+	if st.Frames > 0 {
+		st.EncodeAvgMs = st.EncodeTotalMs / float64(st.Frames)
+	}
+	return st
+}

@@ -1,0 +1,119 @@
+package media
+
+import (
+	"image"
+	"time"
+)
+
+// videoSource renders the synthetic pictures of one VideoProfile. It is not
+// safe for concurrent use; the encoder goroutine owns it. The returned frame
+// is reused by the next Render call.
+type videoSource struct {
+	p        VideoProfile
+	frame    *image.YCbCr
+	bgY      []uint8 // background luma, width*height
+	bgCb     []uint8 // background chroma, (width/2)*(height/2)
+	bgCr     []uint8
+	frozen   bool // PatternFrozen: frame already rendered
+	rendered bool
+}
+
+func newVideoSource(p VideoProfile) *videoSource {
+	p = p.Normalized()
+	w, h := p.Width, p.Height
+	s := &videoSource{
+		p:     p,
+		frame: image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420),
+	}
+	switch p.Pattern {
+	case PatternBlack:
+		// Y=0, U=V=128, the same as libwebrtc's black frames.
+		for i := range s.frame.Cb {
+			s.frame.Cb[i] = 128
+			s.frame.Cr[i] = 128
+		}
+	default:
+		s.bgY = make([]uint8, w*h)
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				// diagonal ramp 40..200
+				s.bgY[y*w+x] = uint8(40 + (x+y)*160/(w+h))
+			}
+		}
+		cw, ch := w/2, h/2
+		s.bgCb = make([]uint8, cw*ch)
+		s.bgCr = make([]uint8, cw*ch)
+		for y := 0; y < ch; y++ {
+			for x := 0; x < cw; x++ {
+				s.bgCb[y*cw+x] = uint8(96 + x*64/cw)
+				s.bgCr[y*cw+x] = uint8(160 - y*64/ch)
+			}
+		}
+	}
+	return s
+}
+
+// Render returns frame n, stamped with n and t (except PatternBlack, which
+// has no stamp). For PatternFrozen every call returns the first frame.
+func (s *videoSource) Render(n uint32, t time.Time) *image.YCbCr {
+	switch s.p.Pattern {
+	case PatternBlack:
+		return s.frame
+	case PatternFrozen:
+		if s.rendered {
+			return s.frame
+		}
+	}
+	s.rendered = true
+	f := s.frame
+	w, h := s.p.Width, s.p.Height
+	copy(f.Y, s.bgY) // YStride == w for a fresh NewYCbCr
+	copy(f.Cb, s.bgCb)
+	copy(f.Cr, s.bgCr)
+	band := StampBandHeight(w)
+	fps := s.p.FPS
+
+	// Three dark vertical bars sliding right at a quarter width per second.
+	barW := w / 16
+	speed := w / 4
+	off := int(uint64(n) * uint64(speed) / uint64(fps) % uint64(w))
+	for b := 0; b < 3; b++ {
+		x0 := (off + b*w/3) % w
+		fillLuma(f, x0, band, barW, h-band, 24)
+	}
+	// A white box with a dark core bouncing around the area below the band.
+	box := w / 5
+	if box > (h-band)/2 {
+		box = (h - band) / 2
+	}
+	bx := bounce(int(n)*w/(2*fps), w-box)
+	by := band + bounce(int(n)*h/(3*fps), h-band-box)
+	fillLuma(f, bx, by, box, box, 235)
+	fillLuma(f, bx+box/4, by+box/4, box/2, box/2, 60)
+
+	DrawStamp(f, Stamp{Frame: n, SentAt: t})
+	return f
+}
+
+// fillLuma paints a clipped rectangle of luma v.
+func fillLuma(f *image.YCbCr, x0, y0, w, h int, v uint8) {
+	W, H := f.Rect.Dx(), f.Rect.Dy()
+	for y := max(y0, 0); y < min(y0+h, H); y++ {
+		row := f.Y[y*f.YStride:]
+		for x := max(x0, 0); x < min(x0+w, W); x++ {
+			row[x] = v
+		}
+	}
+}
+
+// bounce maps a growing position onto 0..limit and back.
+func bounce(pos, limit int) int {
+	if limit <= 0 {
+		return 0
+	}
+	p := pos % (2 * limit)
+	if p > limit {
+		p = 2*limit - p
+	}
+	return p
+}
