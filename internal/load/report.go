@@ -331,3 +331,8 @@ func (r *Report) FailedChecks() []string {
 	}
 	return out
 }
+
+// statsDist is a short local name for the distribution type.
+type statsDist = stats.Dist
+
+func newDist() *stats.Dist { return stats.New() }
