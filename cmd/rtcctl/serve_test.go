@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/rtcctl/rtcctl/internal/report"
+)
+
+// parseServe runs `rtcctl serve ARGS` with a run func that only records the options.
+func parseServe(t *testing.T, args ...string) (int, *serveOptions, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	st := report.Buffers(&out, &errb)
+	var got *serveOptions
+	cmd := newServeCommand(st, func(_ context.Context, _ *report.Streams, o *serveOptions) error {
+		got = o
+		return nil
+	})
+	cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
+	app := &cli.App{
+		Name: "rtcctl", Writer: &out, ErrWriter: &errb,
+		Commands:       []*cli.Command{cmd},
+		OnUsageError:   func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
+		ExitErrHandler: func(*cli.Context, error) {},
+	}
+	err := app.RunContext(context.Background(), append([]string{"rtcctl", "serve"}, args...))
+	if err != nil {
+		errb.WriteString(err.Error())
+	}
+	return exitCode(err), got, errb.String()
+}
+
+func TestServeFlagDefaults(t *testing.T) {
+	code, o, errOut := parseServe(t)
+	if code != ExitOK || o == nil {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	c := o.Config
+	if c.Addr != "127.0.0.1:8099" || c.TURN || c.TLSSelfSigned || c.Signal.MaxMessageBytes != 64<<10 ||
+		c.Signal.PingInterval != 10*time.Second || c.Signal.IdleTimeout != 30*time.Second ||
+		len(c.Signal.AllowedOrigins) != 0 || c.ICECredTTL != 24*time.Hour {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestServeFlagsTURN(t *testing.T) {
+	code, o, errOut := parseServe(t, "--turn", "--turn-listen", "127.0.0.1:3479", "--turn-user", "demo:pa:ss",
+		"--turn-user", "other:a,b", "--turn-secret", "s3", "--turn-realm", "course", "--turn-relay-ports", "49160-49200",
+		"--max-message", "2MiB", "--ping-interval", "0", "--idle-timeout", "45s", "--max-conns", "0", "--rate", "7.5",
+		"--allowed-origin", "https://a.example", "--allowed-origin", "https://b.example")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	c := o.Config
+	tc := c.TURNConfig
+	if !c.TURN || tc.ListenIP != "127.0.0.1" || tc.Port != 3479 || tc.Realm != "course" || tc.Secret != "s3" ||
+		tc.MinRelayPort != 49160 || tc.MaxRelayPort != 49200 {
+		t.Fatalf("turn config %+v", tc)
+	}
+	if len(tc.Users) != 2 || tc.Users["demo"] != "pa:ss" || tc.Users["other"] != "a,b" {
+		t.Fatalf("users %v: a password keeps its colons and commas", tc.Users)
+	}
+	s := c.Signal
+	if s.MaxMessageBytes != 2<<20 || s.PingInterval >= 0 || s.IdleTimeout != 45*time.Second || s.MaxConns >= 0 ||
+		s.RatePerSec != 7.5 || strings.Join(s.AllowedOrigins, " ") != "https://a.example https://b.example" {
+		t.Fatalf("signal config %+v", s)
+	}
+}
+
+func TestServeSecretFromEnv(t *testing.T) {
+	t.Setenv("RTCCTL_TURN_SECRET", "from-env")
+	code, o, errOut := parseServe(t, "--turn")
+	if code != ExitOK || o.Config.TURNConfig.Secret != "from-env" {
+		t.Fatalf("exit %d %s, secret %q", code, errOut, o.Config.TURNConfig.Secret)
+	}
+}
+
+func TestServeUsageErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"user without colon", []string{"--turn", "--turn-user", "demo"}, "NAME:PASS"},
+		{"user with empty password", []string{"--turn", "--turn-user", "demo:"}, "NAME:PASS"},
+		{"user without --turn", []string{"--turn-user", "demo:x"}, "needs --turn"},
+		{"bad max-message", []string{"--max-message", "lots"}, "--max-message"},
+		{"zero max-message", []string{"--max-message", "0"}, "--max-message"},
+		{"huge max-message", []string{"--max-message", "1GiB"}, "64MiB"},
+		{"cert without key", []string{"--tls-cert", "c.pem"}, "go together"},
+		{"self-signed and files", []string{"--tls-self-signed", "--tls-cert", "c", "--tls-key", "k"}, "exclude"},
+		{"bad listen", []string{"--listen", "8099"}, "--listen"},
+		{"unspecified turn without relay ip", []string{"--turn", "--turn-listen", "0.0.0.0:3478"}, "--turn-relay-ip"},
+		{"turn listen hostname", []string{"--turn", "--turn-listen", "localhost:3478"}, "IP:PORT"},
+		{"bad relay ip", []string{"--turn", "--turn-relay-ip", "0.0.0.0"}, "concrete"},
+		{"inverted relay ports", []string{"--turn", "--turn-relay-ports", "50000-49000"}, "MIN-MAX"},
+		{"negative rate", []string{"--rate", "-1"}, "negative"},
+		{"unknown flag", []string{"--nope"}, "nope"},
+		{"stray argument", []string{"extra"}, "no arguments"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := parseServe(t, tc.args...)
+			if code != ExitUsage || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want exit 2 mentioning %q", code, errOut, tc.want)
+			}
+		})
+	}
+}
+
+func TestServeHelpHasExamples(t *testing.T) {
+	code, out, _ := execMainForTest(t, "help", "serve")
+	if code != ExitOK || !strings.Contains(out, "Examples:") || !strings.Contains(out, "rtcctl serve --turn") ||
+		!strings.Contains(out, "0.0.0.0:8099") {
+		t.Fatalf("exit %d, help:\n%s", code, out)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"65536": 65536, "64KiB": 65536, "64k": 65536, "2MiB": 2 << 20, "1M": 1 << 20, "100B": 100} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's log goroutines and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestServeRunsUntilCancelled runs the real command on loopback: the banner names the URLs,
+// /healthz answers, no password is printed, and cancelling the context (SIGINT in main)
+// shuts it down with exit 0.
+func TestServeRunsUntilCancelled(t *testing.T) {
+	var out, errb syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, report.Buffers(&out, &errb), []string{"rtcctl", "serve", "--listen", "127.0.0.1:0",
+			"--turn", "--turn-listen", "127.0.0.1:0", "--turn-user", "demo:do-not-print-me", "--turn-secret", "secret-do-not-print"})
+	}()
+	re := regexp.MustCompile(`call page:\s+(http://127\.0\.0\.1:\d+/)`)
+	var page string
+	deadline := time.Now().Add(20 * time.Second)
+	for page == "" {
+		if m := re.FindStringSubmatch(errb.String()); m != nil {
+			page = m[1]
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited early with %d: %s", code, errb.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no banner after 20 s: %s", errb.String())
+		}
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(page + "healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || h["status"] != "ok" {
+		t.Fatalf("/healthz %d %v", resp.StatusCode, h)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != ExitOK {
+			t.Fatalf("exit %d after cancel: %s", code, errb.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop within 15 s of cancel")
+	}
+	logs := errb.String()
+	for _, want := range []string{"signaling:", "turn:", "static user(s) demo", "shutting down", "serve: stopped"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, "do-not-print") {
+		t.Fatalf("a password or secret was printed:\n%s", logs)
+	}
+}
+
+func TestServePortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	code, _, errOut := execMainForTest(t, "serve", "--listen", ln.Addr().String())
+	if code != ExitCouldntRun || !strings.Contains(errOut, "already in use") || !strings.Contains(errOut, "another process") {
+		t.Fatalf("exit %d, stderr %q; want exit 3 with a hint", code, errOut)
+	}
+	if n := strings.Count(strings.TrimSpace(errOut), "\n"); n != 0 {
+		t.Fatalf("want a one-line error, got:\n%s", errOut)
+	}
+}
+
+func TestServeBadCertFiles(t *testing.T) {
+	code, _, errOut := execMainForTest(t, "serve", "--listen", "127.0.0.1:0", "--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k.pem")
+	if code != ExitCouldntRun || !strings.Contains(errOut, "--tls-cert") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
