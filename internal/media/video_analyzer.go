@@ -1,0 +1,496 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media/ivfwriter"
+	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+)
+
+// VideoStats is a snapshot of a VideoAnalyzer. Times are zero until the
+// event happened.
+type VideoStats struct {
+	Codec       string  `json:"codec"` // MIME type, e.g. "video/VP8"
+	PayloadType uint8   `json:"payload_type"`
+	Packets     uint64  `json:"packets"`
+	Bytes       uint64  `json:"bytes"`        // RTP payload bytes
+	BitrateKbps float64 `json:"bitrate_kbps"` // payload bit rate over the last ~2 s
+	PacketsLost int64   `json:"packets_lost"` // from sequence numbers (RFC 3550)
+	LossPct     float64 `json:"loss_pct"`
+	JitterMs    float64 `json:"jitter_ms"` // RFC 3550 interarrival jitter
+
+	// Filled by the caller from its RTCP side (the analyzer does not send RTCP).
+	PLISent  int `json:"pli_sent"`
+	FIRSent  int `json:"fir_sent"`
+	NACKSent int `json:"nack_sent"`
+	// KeyFrameRequests counts calls of the requestKeyframe callback.
+	KeyFrameRequests int `json:"keyframe_requests"`
+
+	FramesAssembled int     `json:"frames_assembled"` // complete frames out of the jitter buffer
+	KeyFrames       int     `json:"keyframes"`
+	FramesDropped   int     `json:"frames_dropped"` // not decoded: queue full or waiting for a keyframe
+	FramesDecoded   int     `json:"frames_decoded"`
+	DecodeErrors    int     `json:"decode_errors"`
+	Width           int     `json:"width"`
+	Height          int     `json:"height"`
+	FPS             float64 `json:"fps"` // decoded frames per second over the last ~2 s
+
+	FirstRTPAt      time.Time `json:"first_rtp_at"`
+	FirstKeyFrameAt time.Time `json:"first_keyframe_at"`
+	FirstDecodedAt  time.Time `json:"first_decoded_at"`
+
+	AnalysedFrames int     `json:"analysed_frames"` // frames whose pixels were analysed
+	BlackFrames    int     `json:"black_frames"`
+	Black          bool    `json:"black"` // most analysed frames of the last second were black
+	MeanLuma       float64 `json:"mean_luma"`
+	LumaVariance   float64 `json:"luma_variance"`
+
+	// Frozen: no change for FreezeAfter up to now (stamp not advancing,
+	// unstamped picture unchanged, or no picture at all). Black pictures
+	// count as changing, so a black stream is Black but not Frozen.
+	Frozen          bool    `json:"frozen"`
+	Freezes         int     `json:"freezes"`
+	LongestFreezeMs float64 `json:"longest_freeze_ms"`
+
+	StampedFrames int `json:"stamped_frames"` // decoded frames with a readable stamp
+	// StampLostFrames counts decoded frames without a readable stamp after
+	// the first stamped one (damaged pictures, or a source without stamps).
+	StampLostFrames int `json:"stamp_lost_frames"`
+	// StampGapFrames counts frame numbers skipped between consecutive stamps:
+	// frames the sender produced that were never decoded here.
+	StampGapFrames int `json:"stamp_gap_frames"`
+	// Latency from the stamp's send time to decode, sender and receiver
+	// clocks assumed equal (same host, or synchronised clocks).
+	LatencyP50Ms float64 `json:"latency_p50_ms"`
+	LatencyP95Ms float64 `json:"latency_p95_ms"`
+	LatencyMaxMs float64 `json:"latency_max_ms"`
+
+	Recording   string `json:"recording,omitempty"`
+	RecordError string `json:"record_error,omitempty"`
+}
+
+// VideoAnalyzer measures one received video track. Create it with
+// NewVideoAnalyzer, run Consume once, read Stats at any time.
+type VideoAnalyzer struct {
+	cfg      AnalyzerConfig
+	consumed atomic.Bool
+	kf       keyFrameRequester
+
+	mu   sync.Mutex
+	st   VideoStats
+	rtp  *rtpCounter
+	fps  rateMeter
+	last *image.YCbCr
+
+	// picture analysis state (decode goroutine writes under mu)
+	decodedSince  int // decoded frames since the last analysed one
+	thumb, prevTh lumaThumb
+	haveThumb     bool
+	blackRecent   []blackMark
+	lastFrameAt   time.Time
+	lastChangeAt  time.Time
+	haveStamp     bool
+	lastStamp     uint32
+	lat           latencyHist
+}
+
+type blackMark struct {
+	at    time.Time
+	black bool
+}
+
+// NewVideoAnalyzer returns an analyzer with cfg (zero fields: defaults).
+func NewVideoAnalyzer(cfg AnalyzerConfig) *VideoAnalyzer {
+	cfg = cfg.withDefaults()
+	a := &VideoAnalyzer{cfg: cfg, rtp: newRTPCounter(90000)}
+	a.kf.now = cfg.Now
+	return a
+}
+
+// Consume reads RTP from track until the track ends or ctx is done (both
+// return nil). requestKeyframe (may be nil) is called at the start and
+// whenever the decoder needs a keyframe (lost frames, decode errors), at
+// most every 250 ms; the caller sends PLI. Consume may be called once.
+func (a *VideoAnalyzer) Consume(ctx context.Context, track *webrtc.TrackRemote, requestKeyframe func()) error {
+	return a.ConsumeRTP(ctx, track, track.Codec(), requestKeyframe)
+}
+
+type decodeJob struct {
+	data []byte
+	key  bool
+}
+
+// decodeQueue bounds the frames waiting for the decoder, so a slow decoder
+// drops frames (and asks for a keyframe) instead of stalling RTP reading.
+const decodeQueue = 8
+
+// ConsumeRTP is Consume for any RTP source (tests, benchmarks, replays);
+// codec describes the stream (VP8 is decoded; other codecs get RTP and
+// recording statistics only).
+func (a *VideoAnalyzer) ConsumeRTP(ctx context.Context, src RTPReader, codec webrtc.RTPCodecParameters, requestKeyframe func()) error {
+	if !a.consumed.CompareAndSwap(false, true) {
+		return fmt.Errorf("media: VideoAnalyzer.Consume called twice")
+	}
+	isVP8 := strings.EqualFold(codec.MimeType, webrtc.MimeTypeVP8)
+	a.mu.Lock()
+	a.st.Codec = codec.MimeType
+	a.st.PayloadType = uint8(codec.PayloadType)
+	if codec.ClockRate != 0 {
+		a.rtp = newRTPCounter(codec.ClockRate)
+	}
+	a.mu.Unlock()
+	a.kf.fn = requestKeyframe
+	a.kf.request(true)
+
+	var rec *ivfwriter.IVFWriter
+	if a.cfg.RecordPath != "" {
+		w, err := ivfwriter.New(a.cfg.RecordPath, ivfwriter.WithCodec(codec.MimeType))
+		a.mu.Lock()
+		if err != nil {
+			a.st.RecordError = err.Error()
+			a.cfg.Logf("media: record %s: %v", a.cfg.RecordPath, err)
+		} else {
+			rec = w
+			a.st.Recording = a.cfg.RecordPath
+		}
+		a.mu.Unlock()
+	}
+
+	var (
+		jobs    chan decodeJob
+		workers sync.WaitGroup
+	)
+	if isVP8 && !a.cfg.NoDecode {
+		dec, err := newVP8Decoder()
+		if err != nil {
+			return err
+		}
+		jobs = make(chan decodeJob, decodeQueue)
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			defer dec.Close()
+			for j := range jobs {
+				a.decodeOne(dec, j)
+			}
+		}()
+	}
+
+	var sb *samplebuilder.SampleBuilder
+	if isVP8 {
+		sb = samplebuilder.New(256, &codecs.VP8Packet{}, 90000,
+			samplebuilder.WithMaxTimeDelay(500*time.Millisecond))
+	}
+	resync := false // a frame was lost or dropped: skip to the next keyframe
+	err := readLoop(ctx, src, func(p *rtp.Packet) {
+		now := a.cfg.Now()
+		a.mu.Lock()
+		if a.st.FirstRTPAt.IsZero() {
+			a.st.FirstRTPAt = now
+		}
+		a.rtp.add(p, now)
+		a.mu.Unlock()
+		if rec != nil {
+			if err := rec.WriteRTP(p); err != nil {
+				a.mu.Lock()
+				a.st.RecordError = err.Error()
+				a.mu.Unlock()
+				a.cfg.Logf("media: record: %v", err)
+				_ = rec.Close()
+				rec = nil
+			}
+		}
+		if sb == nil {
+			return
+		}
+		sb.Push(p)
+		for s := sb.Pop(); s != nil; s = sb.Pop() {
+			key := isVP8KeyFrame(s.Data)
+			a.mu.Lock()
+			a.st.FramesAssembled++
+			if key {
+				a.st.KeyFrames++
+				if a.st.FirstKeyFrameAt.IsZero() {
+					a.st.FirstKeyFrameAt = now
+				}
+			}
+			a.mu.Unlock()
+			if jobs == nil {
+				continue
+			}
+			if s.PrevDroppedPackets > 0 && !key {
+				// The jitter buffer gave up on a frame: the reference chain
+				// is broken until the next keyframe.
+				resync = true
+			}
+			if resync && !key {
+				a.dropFrame()
+				continue
+			}
+			select {
+			case jobs <- decodeJob{data: s.Data, key: key}:
+				resync = false
+			default:
+				resync = true
+				a.dropFrame()
+			}
+		}
+	})
+	if jobs != nil {
+		close(jobs)
+	}
+	workers.Wait()
+	if rec != nil {
+		if cerr := rec.Close(); cerr != nil {
+			a.mu.Lock()
+			a.st.RecordError = cerr.Error()
+			a.mu.Unlock()
+		}
+	}
+	a.mu.Lock()
+	a.endFreeze(a.cfg.Now())
+	a.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("media: read video RTP: %w", err)
+	}
+	return nil
+}
+
+func (a *VideoAnalyzer) dropFrame() {
+	a.mu.Lock()
+	a.st.FramesDropped++
+	a.mu.Unlock()
+	a.kf.request(false)
+}
+
+// decodeOne runs on the decode goroutine.
+func (a *VideoAnalyzer) decodeOne(dec *vp8Decoder, j decodeJob) {
+	img, err := dec.Decode(j.data)
+	now := a.cfg.Now()
+	if err != nil {
+		if !errors.Is(err, ErrNeedKeyFrame) {
+			a.mu.Lock()
+			a.st.DecodeErrors++
+			first := a.st.DecodeErrors == 1
+			a.mu.Unlock()
+			if first {
+				a.cfg.Logf("media: %v", err)
+			}
+		} else {
+			a.mu.Lock()
+			a.st.FramesDropped++
+			a.mu.Unlock()
+		}
+		a.kf.request(false)
+		return
+	}
+	if img == nil {
+		return
+	}
+	stamp, stamped := ReadStamp(img)
+
+	a.mu.Lock()
+	a.decodedSince++
+	analyse := a.decodedSince >= a.cfg.DecodeEvery || a.st.AnalysedFrames == 0
+	a.mu.Unlock()
+	var ls lumaStats
+	if analyse {
+		ls = lumaStatsOf(img, 4)
+		thumbOf(img, &a.thumb) // thumb and prevTh are only touched here
+	}
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := &a.st
+	st.FramesDecoded++
+	a.fps.add(now, 1)
+	if st.FirstDecodedAt.IsZero() {
+		st.FirstDecodedAt = now
+	}
+	st.Width, st.Height = img.Rect.Dx(), img.Rect.Dy()
+	a.last = img
+
+	changed := false
+	if stamped {
+		st.StampedFrames++
+		lat := now.Sub(stamp.SentAt)
+		a.lat.add(lat)
+		if a.haveStamp {
+			if stamp.Frame != a.lastStamp {
+				changed = true
+			}
+			if d := int64(stamp.Frame) - int64(a.lastStamp); d > 1 && d < 1<<20 {
+				st.StampGapFrames += int(d - 1)
+			}
+		} else {
+			changed = true
+		}
+		a.haveStamp = true
+		a.lastStamp = stamp.Frame
+	} else if a.haveStamp {
+		st.StampLostFrames++
+	}
+
+	if analyse {
+		a.decodedSince = 0
+		st.AnalysedFrames++
+		st.MeanLuma, st.LumaVariance = ls.Mean, ls.Variance
+		black := ls.Mean < a.cfg.BlackLuma && ls.Variance < a.cfg.BlackVariance
+		if black {
+			st.BlackFrames++
+		}
+		a.blackRecent = append(a.blackRecent, blackMark{now, black})
+		for len(a.blackRecent) > 1 && now.Sub(a.blackRecent[0].at) > time.Second {
+			a.blackRecent = a.blackRecent[1:]
+		}
+		if black {
+			// A black picture is reported as Black, not also as Frozen.
+			changed = true
+		} else if !stamped {
+			// Unstamped source: judge change on pixels. VP8 re-encoding a
+			// still picture moves the mean by well under one level.
+			if !a.haveThumb || meanAbsDiff(&a.thumb, &a.prevTh) > 0.75 {
+				changed = true
+			}
+		}
+		a.prevTh, a.thumb = a.thumb, a.prevTh
+		a.haveThumb = true
+	}
+	a.lastFrameAt = now
+	if a.lastChangeAt.IsZero() {
+		changed = true
+	}
+	if changed {
+		a.endFreeze(now)
+		a.lastChangeAt = now
+	} else {
+		a.checkFreeze(now)
+	}
+}
+
+// checkFreeze starts a freeze when nothing changed for FreezeAfter. Caller holds mu.
+func (a *VideoAnalyzer) checkFreeze(now time.Time) {
+	if a.lastChangeAt.IsZero() || a.st.Frozen {
+		return
+	}
+	if now.Sub(a.lastChangeAt) >= a.cfg.FreezeAfter {
+		a.st.Frozen = true
+		a.st.Freezes++
+	}
+}
+
+// endFreeze closes a running freeze at now. Caller holds mu.
+func (a *VideoAnalyzer) endFreeze(now time.Time) {
+	if !a.st.Frozen {
+		return
+	}
+	a.st.Frozen = false
+	if d := ms(now.Sub(a.lastChangeAt)); d > a.st.LongestFreezeMs {
+		a.st.LongestFreezeMs = d
+	}
+}
+
+// Stats returns a snapshot; safe to call at any time from any goroutine.
+func (a *VideoAnalyzer) Stats() VideoStats {
+	now := a.cfg.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	// A stream that stopped delivering pictures is frozen too.
+	a.checkFreeze(now)
+	st := a.st
+	if st.Frozen {
+		if d := ms(now.Sub(a.lastChangeAt)); d > st.LongestFreezeMs {
+			st.LongestFreezeMs = d
+		}
+	}
+	st.Packets = a.rtp.packets
+	st.Bytes = a.rtp.bytes
+	st.BitrateKbps = a.rtp.rate.perSecond(now) * 8 / 1000
+	st.PacketsLost = a.rtp.lost()
+	st.LossPct = a.rtp.lossPct()
+	st.JitterMs = a.rtp.jitterMs()
+	st.FPS = a.fps.perSecond(now)
+	st.KeyFrameRequests = a.kf.calls()
+	if n := len(a.blackRecent); n > 0 {
+		blacks := 0
+		for _, m := range a.blackRecent {
+			if m.black {
+				blacks++
+			}
+		}
+		st.Black = 2*blacks > n
+	}
+	st.LatencyP50Ms = a.lat.quantile(0.50)
+	st.LatencyP95Ms = a.lat.quantile(0.95)
+	st.LatencyMaxMs = a.lat.max
+	return st
+}
+
+// LastFrame returns the last decoded picture (nil before the first). The
+// picture is not modified afterwards; callers may keep it.
+func (a *VideoAnalyzer) LastFrame() image.Image {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.last == nil {
+		return nil
+	}
+	return a.last
+}
+
+// latencyHist is a histogram of latencies in 1 ms buckets up to 10 s.
+type latencyHist struct {
+	n       int
+	buckets []uint32
+	max     float64
+}
+
+const latencyBuckets = 10000
+
+func (h *latencyHist) add(d time.Duration) {
+	if h.buckets == nil {
+		h.buckets = make([]uint32, latencyBuckets+1)
+	}
+	m := ms(d)
+	if m > h.max || h.n == 0 {
+		h.max = m
+	}
+	i := int(math.Floor(m))
+	if i < 0 {
+		i = 0 // clock skew between sender and receiver
+	}
+	if i > latencyBuckets {
+		i = latencyBuckets
+	}
+	h.buckets[i]++
+	h.n++
+}
+
+// quantile returns the q-quantile in ms (bucket midpoint), 0 without data.
+func (h *latencyHist) quantile(q float64) float64 {
+	if h.n == 0 {
+		return 0
+	}
+	rank := uint64(math.Ceil(q * float64(h.n)))
+	if rank < 1 {
+		rank = 1
+	}
+	var cum uint64
+	for i, c := range h.buckets {
+		cum += uint64(c)
+		if cum >= rank {
+			return float64(i) + 0.5
+		}
+	}
+	return float64(latencyBuckets)
+}
