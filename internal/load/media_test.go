@@ -1,0 +1,118 @@
+package load
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/rtcctl/rtcctl/internal/media"
+	"github.com/rtcctl/rtcctl/internal/peer"
+)
+
+// smallCall is a light call profile so several calls fit the test machine: 320x240@15
+// VP8 at 300 kbit/s + Opus, relay only, 2 s of media.
+func smallCall(server string, ice []webrtc.ICEServer) peer.CallConfig {
+	return peer.CallConfig{
+		Server: server, ICEServers: ice, RelayOnly: true,
+		VideoProfile: media.VideoProfile{Width: 320, Height: 240, FPS: 15, BitrateKbps: 300},
+		Duration:     2 * time.Second,
+	}
+}
+
+func TestMediaRelayOnlyThroughServe(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, true)
+	const rooms = 4
+	rep, err := Run(context.Background(), Config{
+		Server: s.SignalURL(), Mode: ModeMedia, Rooms: rooms, Ramp: 4, Duration: 2 * time.Second,
+		Runner:     PeerRunner(PeerConfig{Call: smallCall(s.SignalURL(), s.ICEServers())}),
+		Thresholds: Thresholds{MinSuccessPct: 100, MaxP95ConnectMs: 10000, MinFPS: 5},
+		Logf:       t.Logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Pass || rep.Calls.Succeeded != rooms {
+		b, _ := json.MarshalIndent(struct {
+			C  Counts
+			F  []FailureGroup
+			Ch []Check
+		}{rep.Calls, rep.Failures, rep.Checks}, "", " ")
+		t.Fatalf("media run failed:\n%s", b)
+	}
+	m := rep.Media
+	if m.Relay != rooms || m.Direct != 0 || m.RelaySharePct != 100 {
+		t.Errorf("relay %d direct %d share %v%%, want every call relayed", m.Relay, m.Direct, m.RelaySharePct)
+	}
+	for _, stage := range stageOrder {
+		if m.ConnectMs[stage].Count() != rooms {
+			t.Errorf("stage %s has %d samples, want %d", stage, m.ConnectMs[stage].Count(), rooms)
+		}
+	}
+	if m.FPS.Count() != 2*rooms || m.BitrateKbps.Count() != 2*rooms || m.LossPct.Count() != 2*rooms {
+		t.Errorf("direction samples fps %d bitrate %d loss %d, want %d each", m.FPS.Count(), m.BitrateKbps.Count(), m.LossPct.Count(), 2*rooms)
+	}
+	if p := m.BitrateKbps.Quantile(0.5); p < 50 {
+		t.Errorf("median received bitrate %.0f kbit/s: media did not flow", p)
+	}
+	ice, first := m.ConnectMs[StageICE].Quantile(0.5), m.ConnectMs[StageMedia].Quantile(0.5)
+	if !(ice > 0 && first >= ice) {
+		t.Errorf("stage order: ice %v ms, first frame %v ms", ice, first)
+	}
+	if rep.Tester.CPUSeconds <= 0 || rep.Tester.MaxRSSMB <= 0 {
+		t.Errorf("tester stats empty: %+v", rep.Tester)
+	}
+}
+
+// TestMediaBrokenTURNCredential: rooms handed a wrong TURN password cannot connect
+// relay-only; they are reported under the peer's ICE verdict and the run fails its
+// success threshold.
+func TestMediaBrokenTURNCredential(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, true)
+	good := s.ICEServers()
+	bad := make([]webrtc.ICEServer, len(good))
+	for i, is := range good {
+		is.Credential = "wrong-password"
+		bad[i] = is
+	}
+	const rooms = 4
+	rep, err := Run(context.Background(), Config{
+		Server: s.SignalURL(), Mode: ModeMedia, Rooms: rooms, Ramp: 4, RoomPrefix: "broken-",
+		Runner: PeerRunner(PeerConfig{
+			Call: smallCall(s.SignalURL(), good),
+			ICEServersFor: func(r Room) []webrtc.ICEServer {
+				if r.Index%2 == 1 {
+					return bad
+				}
+				return good
+			},
+		}),
+		Logf: t.Logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Pass || rep.Calls.Succeeded != rooms/2 || rep.Calls.Failed != rooms/2 {
+		t.Fatalf("pass=%v calls %+v failures %+v, want 2 ok and 2 failed", rep.Pass, rep.Calls, rep.Failures)
+	}
+	if len(rep.Failures) != 1 || rep.Failures[0].Count != rooms/2 {
+		t.Fatalf("failures %+v, want one verdict group of %d", rep.Failures, rooms/2)
+	}
+	g := rep.Failures[0]
+	t.Logf("broken credential verdict: %s (%s)", g.Verdict, g.Example)
+	if g.Verdict != "ice-failed" {
+		t.Errorf("verdict %q, want ice-failed", g.Verdict)
+	}
+	for _, id := range g.Rooms {
+		if id != "broken-1" && id != "broken-3" {
+			t.Errorf("room %s listed as failed; only the odd rooms had the bad credential", id)
+		}
+	}
+	if rep.Checks[0].Name != "success" || rep.Checks[0].Pass {
+		t.Errorf("success check %+v should fail", rep.Checks[0])
+	}
+}
