@@ -8,7 +8,7 @@ var (
 	// ErrConfig means the Config is unusable (bad address, conflicting TLS options).
 	ErrConfig = errors.New("serve: bad config")
 	// ErrAddrInUse means the HTTP/WebSocket or TURN port is already taken.
-	ErrAddrInUse = errors.New("serve: address already in use")
+	ErrAddrInUse = errors.New("serve: port in use")
 	// ErrListen means the HTTP/WebSocket listener could not be opened for another reason.
 	ErrListen = errors.New("serve: cannot listen")
 	// ErrTLS means the certificate or key could not be loaded or generated.

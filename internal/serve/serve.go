@@ -154,6 +154,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.tls = tlsCfg != nil
 
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%w: %w", ErrAddrInUse, err)
+		}
+		return nil, fmt.Errorf("%w: %s: %w", ErrListen, cfg.Addr, err)
+	}
+	s.ln = ln
+
 	if cfg.TURN {
 		tc := cfg.TURNConfig
 		if tc.Logf == nil {
@@ -165,6 +174,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		if len(tc.Users) == 0 && tc.Secret == "" {
 			secret, err := randomSecret()
 			if err != nil {
+				_ = ln.Close()
 				return nil, fmt.Errorf("%w: generate REST secret: %w", ErrTURN, err)
 			}
 			tc.Secret, s.generated = secret, true
@@ -172,8 +182,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.secret = tc.Secret
 		ts, err := turnserver.Start(tc)
 		if err != nil {
+			_ = ln.Close()
 			if errors.Is(err, syscall.EADDRINUSE) {
-				return nil, fmt.Errorf("%w: TURN %s:%d: %w", ErrAddrInUse, tc.ListenIP, tc.Port, err)
+				return nil, fmt.Errorf("%w: TURN: %w", ErrAddrInUse, err)
 			}
 			return nil, fmt.Errorf("%w: %w", ErrTURN, err)
 		}
@@ -181,15 +192,6 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.cfg.TURNConfig = tc
 	}
 
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		s.closeTURN()
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("%w: %s: %w", ErrAddrInUse, cfg.Addr, err)
-		}
-		return nil, fmt.Errorf("%w: %s: %w", ErrListen, cfg.Addr, err)
-	}
-	s.ln = ln
 	s.sig = signal.NewServer(cfg.Signal)
 	s.httpSrv = &http.Server{
 		Handler:           s,

@@ -469,6 +469,23 @@ func TestStartErrors(t *testing.T) {
 		t.Fatalf("TURN port left open by a failed Start: %v", err)
 	}
 	again.Close()
+
+	// And a TURN port in use must not leave the HTTP port open.
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := free.Addr().String()
+	free.Close()
+	_, err = Start(context.Background(), Config{Addr: httpAddr, TURN: true, TURNConfig: turnserver.Config{Port: busyUDP.Port()}})
+	if !errors.Is(err, ErrAddrInUse) {
+		t.Fatalf("err = %v", err)
+	}
+	ln, err := net.Listen("tcp", httpAddr)
+	if err != nil {
+		t.Fatalf("HTTP port left open by a failed Start: %v", err)
+	}
+	ln.Close()
 }
 
 func TestTLSCertFiles(t *testing.T) {
