@@ -135,7 +135,12 @@ func (c *call) readSenderRTCP(sender *webrtc.RTPSender, t *txTrack) {
 			return
 		}
 		var pli, fir, nack int
+		var rr *rtcp.ReceptionReport
 		for _, p := range pkts {
+			if r, ok := p.(*rtcp.ReceiverReport); ok && len(r.Reports) > 0 {
+				rep := r.Reports[0]
+				rr = &rep
+			}
 			switch p.(type) {
 			case *rtcp.PictureLossIndication:
 				pli++
@@ -147,6 +152,18 @@ func (c *call) readSenderRTCP(sender *webrtc.RTPSender, t *txTrack) {
 		}
 		if pli+fir > 0 && t.kind == "video" {
 			t.enc.ForceKeyFrame()
+		}
+		if rr != nil {
+			clock := 90000.0
+			if t.kind == "audio" {
+				clock = 48000
+			}
+			c.s.mu.Lock()
+			t.rec.ReceiverReports++
+			t.rec.RemoteLossPct = float64(rr.FractionLost) * 100 / 256
+			t.rec.RemoteLost = int64(rr.TotalLost)
+			t.rec.RemoteJitterMs = float64(rr.Jitter) / clock * 1000
+			c.s.mu.Unlock()
 		}
 		if pli+fir+nack > 0 {
 			c.s.mu.Lock()
@@ -537,7 +554,6 @@ func (c *call) finalize() {
 		c.markMediaTimes(t)
 		t.fill()
 	}
-	fillSendStats(c.tx, stats)
 	fillFeedbackStats(c.rx, stats)
 	c.res.Verdict = Diagnose(c.evidenceLocked())
 }

@@ -61,7 +61,7 @@ func Diagnose(e Evidence) Verdict {
 
 func diagnose(e Evidence) Verdict {
 	// Rung 1: signaling and peer.
-	if e.SignalError != "" && !e.Joined {
+	if e.SignalError != "" && (!e.Joined || !e.PeerKnown) {
 		return Verdict{
 			Code:     "signal-failed",
 			Finding:  "could not join the room: " + e.SignalError,

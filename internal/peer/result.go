@@ -145,17 +145,22 @@ type TrackRx struct {
 	PLISent  int `json:"pli_sent"`
 	FIRSent  int `json:"fir_sent"`
 	NACKSent int `json:"nack_sent"`
+	// Recording is the file the received media was recorded to, if any.
+	Recording string `json:"recording,omitempty"`
 	// Error is the analyzer's error, if it stopped early.
 	Error string `json:"error,omitempty"`
 }
 
 // TrackTx is the send side of one local track.
 type TrackTx struct {
-	Kind        string  `json:"kind"`
-	Codec       string  `json:"codec"`
-	Packets     uint64  `json:"packets"`
-	Bytes       uint64  `json:"bytes"`
-	BitrateKbps float64 `json:"bitrate_kbps"`
+	Kind  string `json:"kind"`
+	Codec string `json:"codec"`
+	// ReceiverReports counts RTCP receiver reports from the remote; RemoteLossPct and
+	// RemoteJitterMs are from the last one (the remote's view of what we send).
+	ReceiverReports int     `json:"receiver_reports"`
+	RemoteLossPct   float64 `json:"remote_loss_pct"`
+	RemoteLost      int64   `json:"remote_lost"`
+	RemoteJitterMs  float64 `json:"remote_jitter_ms"`
 	// PLIReceived, FIRReceived and NACKReceived count feedback from the remote.
 	PLIReceived  int `json:"pli_received"`
 	FIRReceived  int `json:"fir_received"`

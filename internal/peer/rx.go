@@ -25,6 +25,7 @@ type rxStats struct {
 	LatencyP50Ms, LatencyP95Ms                  float64
 	LevelDBFS                                   float64
 	Silent                                      bool
+	Recording                                   string
 }
 
 // analyzer consumes one remote track (see media_rx.go for the media package adapter).
@@ -61,6 +62,7 @@ func (t *rxTrack) fill() {
 	r.LatencyP50Ms, r.LatencyP95Ms = v.LatencyP50Ms, v.LatencyP95Ms
 	r.LevelDBFS, r.Silent = v.LevelDBFS, v.Silent
 	r.PLISent = t.plis
+	r.Recording = v.Recording
 	t.mu.Lock()
 	if t.err != nil {
 		r.Error = t.err.Error()
@@ -100,9 +102,6 @@ func (c *call) onTrack(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	go func() {
 		defer c.wg.Done()
 		defer cancel()
-		if t.kind == "video" {
-			c.sendPLI(t)
-		}
 		err := t.an.consume(ctx, track, func() { c.sendPLI(t) })
 		if err != nil && ctx.Err() == nil {
 			t.mu.Lock()

@@ -455,5 +455,8 @@ func (s *session) sessionEvidence() Evidence {
 	if e.JoinReply == signal.CmdError {
 		e.Joined = false
 	}
+	if c := s.closedAt; c != nil && e.SignalError == "" {
+		e.SignalError = fmt.Sprintf("the server closed the websocket (code %d %s) before a peer arrived", c.Code, c.Text)
+	}
 	return e
 }

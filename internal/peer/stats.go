@@ -109,25 +109,6 @@ func guessRelayServer(relayIP, proto string, servers []webrtc.ICEServer) string 
 	return best
 }
 
-// fillSendStats copies outbound RTP counters into the send records.
-func fillSendStats(tx []*txTrack, stats webrtc.StatsReport) {
-	for _, st := range stats {
-		s, ok := st.(webrtc.OutboundRTPStreamStats)
-		if !ok {
-			continue
-		}
-		for _, t := range tx {
-			if t.kind == s.Kind {
-				t.rec.Packets = uint64(s.PacketsSent)
-				t.rec.Bytes = s.BytesSent
-				if int(s.NACKCount) > t.rec.NACKReceived {
-					t.rec.NACKReceived = int(s.NACKCount)
-				}
-			}
-		}
-	}
-}
-
 // fillFeedbackStats copies the NACK count the receive side sent (the NACK generator
 // interceptor sends them, so only the stats see them).
 func fillFeedbackStats(rx map[string]*rxTrack, stats webrtc.StatsReport) {
