@@ -7,7 +7,9 @@ import (
 )
 
 // logfWriter sends pion's log lines to a Logf hook.
-type logfWriter struct{ logf func(format string, args ...any) }
+type logfWriter struct {
+	logf func(format string, args ...any)
+}
 
 func (w logfWriter) Write(p []byte) (int, error) {
 	w.logf("%s", strings.TrimRight(string(p), "\n"))

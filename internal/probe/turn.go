@@ -141,8 +141,8 @@ type Allocation struct {
 	// Mapped is this client's address as the server saw it (XOR-MAPPED-ADDRESS).
 	Mapped string `json:"mapped,omitempty"`
 	// LifetimeSec is the allocation lifetime the server granted, in seconds.
-	LifetimeSec int `json:"lifetime_s,omitempty"`
-	RTT      Millis `json:"rtt_ms"`
+	LifetimeSec int    `json:"lifetime_s,omitempty"`
+	RTT         Millis `json:"rtt_ms"`
 	// Error is the error response, when there was one.
 	Error *STUNError `json:"error,omitempty"`
 	// Meaning explains Error.
@@ -233,8 +233,10 @@ type turnRun struct {
 	ip   net.IP
 }
 
-func (r *turnRun) check(c Check)      { r.rep.Checks = append(r.rep.Checks, c) }
-func (r *turnRun) warn(f string, a ...any) { r.rep.Warnings = append(r.rep.Warnings, fmt.Sprintf(f, a...)) }
+func (r *turnRun) check(c Check) { r.rep.Checks = append(r.rep.Checks, c) }
+func (r *turnRun) warn(f string, a ...any) {
+	r.rep.Warnings = append(r.rep.Warnings, fmt.Sprintf(f, a...))
+}
 
 func (r *turnRun) logf(format string, args ...any) {
 	if r.opts.Logf != nil {
@@ -278,14 +280,19 @@ func (r *turnRun) run(ctx context.Context) {
 		s.deallocate(dctx)
 		cancel()
 	}()
+	relayOK := true
 	if r.opts.Packets > 0 {
-		r.relayTest(ctx, s)
+		relayOK = r.relayTest(ctx, s)
 	}
 	if !r.opts.NoGather {
 		r.gather(ctx)
 	}
 	if !r.opts.NoCall {
-		r.call(ctx)
+		if relayOK {
+			r.call(ctx)
+		} else {
+			r.check(Check{Name: "call", Skipped: true, Detail: "skipped: relaying failed above, so a call cannot relay either"})
+		}
 	}
 }
 

@@ -30,7 +30,7 @@ type RelayStats struct {
 
 // relayTest makes a second allocation (the echo peer), installs permissions both ways and
 // bounces Packets packets off it: the same path two browsers' media takes.
-func (r *turnRun) relayTest(ctx context.Context, a *turnSession) {
+func (r *turnRun) relayTest(ctx context.Context, a *turnSession) bool {
 	start := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, TURNRelayTimeout)
 	defer cancel()
@@ -41,13 +41,13 @@ func (r *turnRun) relayTest(ctx context.Context, a *turnSession) {
 	conn, _, err := r.dial(rctx)
 	if err != nil {
 		fail("relay", "cannot open a second connection for the echo allocation: "+err.Error(), "the server limits connections per client?")
-		return
+		return false
 	}
 	b := &turnSession{c: newSTUNConn(conn, r.u.Transport != "udp"), username: r.cred.username, password: r.cred.password}
 	defer b.c.Close()
 	if _, err := b.challenge(rctx); err != nil {
 		fail("relay", "second allocation: no challenge: "+err.Error(), "")
-		return
+		return false
 	}
 	if _, err := b.allocate(rctx); err != nil {
 		detail, fix := "second allocation failed: "+err.Error(), ""
@@ -56,7 +56,7 @@ func (r *turnRun) relayTest(ctx context.Context, a *turnSession) {
 			detail, fix = fmt.Sprintf("second allocation: %d %s: %s", se.Code, se.Reason, meaning), f
 		}
 		fail("relay", detail, fix)
-		return
+		return false
 	}
 	defer func() {
 		dctx, dcancel := context.WithTimeout(context.Background(), turnDeallocTimeout)
@@ -81,7 +81,7 @@ func (r *turnRun) relayTest(ctx context.Context, a *turnSession) {
 			pc.Detail = "CreatePermission failed: " + err.Error()
 		}
 		r.check(pc)
-		return
+		return false
 	}
 	stats.PermissionRTT = Millis(prtt)
 	pc.OK = true
@@ -102,6 +102,7 @@ func (r *turnRun) relayTest(ctx context.Context, a *turnSession) {
 		}
 	}
 	r.check(c)
+	return c.OK
 }
 
 // bounce sends packets from a to b's relayed address; b echoes each back.
@@ -199,4 +200,3 @@ send:
 	}
 	stats.RTT = rttStats(rtts)
 }
-
