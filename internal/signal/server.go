@@ -74,7 +74,8 @@ type ServerConfig struct {
 	// (default 10 s; negative: never).
 	PingInterval time.Duration
 	// IdleTimeout drops a connection from which nothing (no message, no pong) arrived for
-	// this long, with peer-leave to its room (default 30 s; negative: never).
+	// this long, with peer-leave to its room (default 30 s; negative: never). Keep it at
+	// least twice PingInterval, or healthy idle clients are dropped.
 	IdleTimeout time.Duration
 	// MaxConns caps open connections; an upgrade beyond it gets HTTP 503 (default 10000;
 	// negative: no cap).

@@ -83,7 +83,10 @@ func (c *conn) serve() {
 	}()
 	c.ws.SetPongHandler(func(string) error { c.touch(); return nil })
 	c.ws.SetPingHandler(func(data string) error {
-		c.touch()
+		c.touch() // runs in the read loop, so allow may be used here
+		if !c.allow() {
+			return nil // a ping flood gets no pongs
+		}
 		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
 		if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
 			var ne interface{ Timeout() bool }
@@ -226,6 +229,9 @@ func (c *conn) writeLoop() {
 		c.wmu.Lock()
 		if len(c.queue) == 0 || c.wclosed {
 			c.writing = false
+			if cap(c.queue) > 16 {
+				c.queue = nil // do not keep a burst's backing array on an idle connection
+			}
 			c.wmu.Unlock()
 			return
 		}

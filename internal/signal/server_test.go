@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -708,6 +709,78 @@ func serverCases() []serverCase {
 				t.Fatalf("Shutdown: %v", err)
 			}
 		}},
+		{name: "random frames never break the server", cfg: ServerConfig{RatePerSec: -1},
+			run: func(t *testing.T, e *srvEnv) {
+				a, b := e.call(t, `"r"`)
+				x := e.dial(t, "x")
+				rng := rand.New(rand.NewPCG(1, 2))
+				pieces := []string{`{`, `}`, `[`, `]`, `"cmd"`, `:`, `,`, `"join"`, `"offer"`, `"leave"`,
+					`"roomId"`, `"uid"`, `"remoteUid"`, `"msg"`, `"q"`, `"a"`, `"b"`, `1e999`, `null`, `true`,
+					`"\u0000"`, `"\ud800"`, "\xff", ` `, `-0`, `{"cmd":"candidate","roomId":"r","uid":"a","remoteUid":"b"`}
+				for range 400 {
+					var sb strings.Builder
+					for range rng.IntN(12) {
+						sb.WriteString(pieces[rng.IntN(len(pieces))])
+					}
+					x.send(sb.String())
+				}
+				// x was answered (errors, or nothing for frames that happen to be valid) and
+				// still works: its ping is answered after all of that.
+				x.send(`{"cmd":"ping"}`)
+				for i := 0; ; i++ {
+					got := x.next()
+					if string(got) == `{"cmd":"ping"}` {
+						break
+					}
+					if i > 400 || !bytes.HasPrefix(got, []byte(`{"cmd":"error","code":`)) {
+						t.Fatalf("unexpected reply %s", got)
+					}
+				}
+				b.silent()
+				proveRelay(a, b, `"r"`)
+				if st := e.srv.Stats(); st.Panics != 0 {
+					t.Fatalf("%d panics", st.Panics)
+				}
+			}},
+		{name: "concurrent churn leaves consistent state", cfg: ServerConfig{RatePerSec: -1},
+			run: func(t *testing.T, e *srvEnv) {
+				var wg sync.WaitGroup
+				for i := range 40 {
+					c := e.dial(t, fmt.Sprintf("c%d", i))
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						rng := rand.New(rand.NewPCG(uint64(i), 7))
+						for range 60 {
+							room, uid, peer := rng.IntN(5), rng.IntN(4), rng.IntN(4)
+							var f string
+							switch rng.IntN(4) {
+							case 0:
+								f = fmt.Sprintf(`{"cmd":"join","roomId":"%d","uid":"%d"}`, room, uid)
+							case 1:
+								f = fmt.Sprintf(`{"cmd":"leave","roomId":"%d","uid":"%d"}`, room, uid)
+							default:
+								f = offer(fmt.Sprintf(`"%d"`, room), fmt.Sprint(uid), fmt.Sprint(peer), "v=0")
+							}
+							if c.ws.WriteMessage(websocket.TextMessage, []byte(f)) != nil {
+								return // replaced and closed by another client's join
+							}
+						}
+						c.ws.Close()
+					}()
+				}
+				wg.Wait()
+				deadline := time.Now().Add(waitFor)
+				for time.Now().Before(deadline) {
+					if st := e.srv.Stats(); st.Conns == 0 {
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				if st := e.srv.Stats(); st.Conns != 0 || st.Rooms != 0 || st.Members != 0 || st.Panics != 0 {
+					t.Fatalf("after every client closed: %+v", st)
+				}
+			}},
 	}
 	for _, bf := range badFrames {
 		cases = append(cases, serverCase{
