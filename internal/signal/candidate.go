@@ -3,6 +3,8 @@ package signal
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 )
 
@@ -96,21 +98,23 @@ func DecodeCandidate(msg string) (Candidate, error) {
 	return c, nil
 }
 
+// parseIndex reads an m-line index: a JSON number, or a string holding a decimal integer
+// (some Android builds send label as "0"). Integral floats (1.0) are accepted; negative,
+// fractional and out-of-range values are not.
 func parseIndex(raw json.RawMessage) (*uint16, error) {
 	if string(raw) == "null" {
 		return nil, nil
 	}
-	var n uint16
-	if err := json.Unmarshal(raw, &n); err == nil {
-		return &n, nil
-	}
+	text := string(raw)
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, fmt.Errorf("want a number, got %.20s", raw)
+	if err := json.Unmarshal(raw, &s); err == nil {
+		text = strings.TrimSpace(s)
 	}
-	if _, err := fmt.Sscanf(s, "%d", &n); err != nil {
-		return nil, fmt.Errorf("want a number, got %q", s)
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil || f != math.Trunc(f) || f < 0 || f > math.MaxUint16 || strings.ContainsAny(text, "xXnN_") {
+		return nil, fmt.Errorf("want an integer 0..65535, got %.20s", raw)
 	}
+	n := uint16(f)
 	return &n, nil
 }
 

@@ -204,8 +204,7 @@ func TestClientDialErrors(t *testing.T) {
 }
 
 func TestClientKeepaliveTimeout(t *testing.T) {
-	t.Parallel()
-	checkGoroutines(t)
+	checkGoroutines(t) // not parallel: the goroutine count is process-wide
 	// A server that upgrades and then never answers pings nor sends anything.
 	var pingsSeen atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -250,4 +249,334 @@ func TestClientKeepaliveTimeout(t *testing.T) {
 		t.Fatal("Events not closed")
 	}
 	_ = c.Close()
+}
+
+// startWS runs handler on every upgraded connection of an httptest server and returns
+// its ws:// URL.
+func startWS(t *testing.T, handler func(ws *websocket.Conn)) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		up := websocket.Upgrader{}
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		handler(ws)
+	}))
+	t.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+}
+
+func TestClientWSS(t *testing.T) {
+	t.Parallel()
+	srv := signaltest.StartLegacyTLS(t)
+	tests := []struct {
+		name string
+		mod  func(*signal.ClientConfig)
+		want error
+	}{
+		{name: "CAFile", mod: func(c *signal.ClientConfig) { c.CAFile = srv.CAFile() }},
+		{name: "Insecure", mod: func(c *signal.ClientConfig) { c.Insecure = true }},
+		{name: "neither", mod: func(*signal.ClientConfig) {}, want: signal.ErrTLS},
+		{name: "CAFile is not PEM", mod: func(c *signal.ClientConfig) { c.CAFile = "client_test.go" }, want: signal.ErrTLS},
+		{name: "CAFile missing", mod: func(c *signal.ClientConfig) { c.CAFile = "/nonexistent/ca.pem" }, want: signal.ErrTLS},
+		{name: "plain ws to the TLS port", mod: func(c *signal.ClientConfig) { c.URL = "ws" + strings.TrimPrefix(c.URL, "wss") }, want: signal.ErrUpgrade},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := signal.ClientConfig{URL: srv.URL(), DialTimeout: 3 * time.Second}
+			tc.mod(&cfg)
+			c, err := signal.Dial(context.Background(), cfg)
+			if tc.want != nil {
+				if err == nil {
+					_ = c.Close()
+					t.Fatal("Dial succeeded")
+				}
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("Dial: %v, want %v", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Dial: %v", err)
+			}
+			defer c.Close()
+			peer := dial(t, srv.URL(), func(c *signal.ClientConfig) { c.CAFile = srv.CAFile() })
+			room := signal.StringID("tls-" + tc.name)
+			if err := peer.Join(room, signal.StringID("p")); err != nil {
+				t.Fatal(err)
+			}
+			expectSilence(t, peer, 100*time.Millisecond)
+			if err := c.Join(room, signal.StringID("q")); err != nil {
+				t.Fatal(err)
+			}
+			if m := wait(t, c, signal.CmdRespJoin); m.RemoteUID != signal.StringID("p") {
+				t.Fatalf("resp-join %+v", m)
+			}
+		})
+	}
+	// wss to a plain TCP WebSocket port: the TLS handshake fails.
+	plain := signaltest.StartLegacy(t)
+	_, err := signal.Dial(context.Background(), signal.ClientConfig{URL: "wss" + strings.TrimPrefix(plain.URL(), "ws"), DialTimeout: 3 * time.Second})
+	if !errors.Is(err, signal.ErrTLS) {
+		t.Fatalf("wss to a plain port: %v, want ErrTLS", err)
+	}
+}
+
+func TestClientDialTimeoutWhenServerNeverAnswers(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	held := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held <- c // accept, never answer
+		}
+	}()
+	t.Cleanup(func() {
+		for {
+			select {
+			case c := <-held:
+				_ = c.Close()
+			default:
+				return
+			}
+		}
+	})
+	start := time.Now()
+	_, err = signal.Dial(context.Background(), signal.ClientConfig{URL: "ws://" + ln.Addr().String() + "/ws", DialTimeout: 300 * time.Millisecond})
+	took := time.Since(start)
+	if !errors.Is(err, signal.ErrUpgrade) {
+		t.Fatalf("Dial: %v, want ErrUpgrade (no answer)", err)
+	}
+	if took < 250*time.Millisecond || took > 2*time.Second {
+		t.Fatalf("Dial gave up after %v, want about 300ms", took)
+	}
+}
+
+func TestClientSeesLegacyCrashAs1006(t *testing.T) {
+	t.Parallel()
+	srv := signaltest.StartLegacy(t)
+	a, b := dial(t, srv.URL()), dial(t, srv.URL())
+	if err := a.Join(signal.StringID("r"), signal.StringID("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SendRaw([]byte("null")); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*signal.Client{"a": a, "b": b} {
+		if _, err := c.WaitFor(context.Background(), 3*time.Second, signal.CmdNewPeer); !errors.Is(err, signal.ErrClosed) {
+			t.Fatalf("%s: WaitFor = %v, want the connection end", name, err)
+		}
+		ci := c.CloseInfo()
+		if ci.Code != 1006 || !ci.ByServer || ci.At.IsZero() {
+			t.Fatalf("%s: CloseInfo %+v, want 1006 by server", name, ci)
+		}
+		if err := c.Err(); !errors.Is(err, signal.ErrClosed) || !strings.Contains(err.Error(), "1006") {
+			t.Fatalf("%s: Err %v, want ErrClosed mentioning 1006", name, err)
+		}
+		if err := c.Join(signal.StringID("r"), signal.StringID("x")); !errors.Is(err, signal.ErrClosed) {
+			t.Fatalf("%s: Join after the end: %v, want ErrClosed", name, err)
+		}
+	}
+	if !srv.ProcessDied() {
+		t.Fatal("stand-in did not die")
+	}
+}
+
+func TestClientTooBigFrameGets1009(t *testing.T) {
+	t.Parallel()
+	srv := signaltest.StartLegacy(t)
+	c := dial(t, srv.URL())
+	huge := strings.Repeat("z", signaltest.LegacyMaxFrame+1)
+	_ = c.SendRaw([]byte(`{"cmd":"offer","msg":"` + huge + `"}`)) // may fail if cut off while writing
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("connection not closed")
+	}
+	if ci := c.CloseInfo(); ci.Code != 1009 || !ci.ByServer {
+		t.Fatalf("CloseInfo %+v, want 1009 by server", ci)
+	}
+	if err := c.Err(); !strings.Contains(err.Error(), "1009 (message too big)") {
+		t.Fatalf("Err %v, want it to name 1009", err)
+	}
+}
+
+func TestClientAppKeepalive(t *testing.T) {
+	t.Parallel()
+	got := make(chan string, 100)
+	url := startWS(t, func(ws *websocket.Conn) {
+		for {
+			_, b, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			got <- string(b)
+			if string(b) == `{"cmd":"ping"}` { // the Android-lineage server answers ping with ping
+				_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"cmd":"ping"}`))
+			}
+		}
+	})
+	c := dial(t, url, func(cfg *signal.ClientConfig) {
+		cfg.AppKeepalive = 50 * time.Millisecond
+		cfg.PingInterval = -1
+		cfg.PongTimeout = 500 * time.Millisecond
+	})
+	time.Sleep(400 * time.Millisecond)
+	st := c.Stats()
+	n := len(got)
+	for i := 0; i < n; i++ {
+		if f := <-got; f != `{"cmd":"ping"}` {
+			t.Fatalf("server received %s, want only keepalive pings", f)
+		}
+	}
+	if n < 4 || n > 10 {
+		t.Fatalf("server received %d pings in 400ms at 50ms, want 4..10 (no ping-pong storm)", n)
+	}
+	if st.AppReplies < 3 || st.Pings != 0 {
+		t.Fatalf("stats %+v: want >=3 replies and no ws pings", st)
+	}
+	select {
+	case ev := <-c.Events():
+		t.Fatalf("keepalive reply delivered as an event: %s", ev.Raw)
+	default:
+	}
+	if c.Err() != nil {
+		t.Fatalf("connection ended: %v", c.Err())
+	}
+}
+
+func TestClientAnswersServerPing(t *testing.T) {
+	t.Parallel()
+	got := make(chan string, 10)
+	url := startWS(t, func(ws *websocket.Conn) {
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"cmd":"ping"}`))
+		for {
+			_, b, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			got <- string(b)
+			// Echo it back, like a server that answers every ping: must not loop.
+			_ = ws.WriteMessage(websocket.TextMessage, b)
+		}
+	})
+	c := dial(t, url)
+	select {
+	case f := <-got:
+		if f != `{"cmd":"ping"}` {
+			t.Fatalf("client answered %s, want {\"cmd\":\"ping\"}", f)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("client did not answer the server's ping")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(got); n != 0 {
+		t.Fatalf("client sent %d more frames: ping loop", n)
+	}
+	_ = c.Close()
+}
+
+func TestClientSkipsBadServerFrames(t *testing.T) {
+	t.Parallel()
+	url := startWS(t, func(ws *websocket.Conn) {
+		_ = ws.WriteMessage(websocket.BinaryMessage, []byte(`{"cmd":"new-peer","remoteUid":"bin"}`))
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"cmd":"new-peer","remoteUid":"`+strings.Repeat("x", 2000)+`"}`))
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(`hello`))
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"cmd":"dance"}`))
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"cmd":"new-peer","remoteUid":"ok"}`))
+		_, _, _ = ws.ReadMessage() // until the client closes
+	})
+	c := dial(t, url, func(cfg *signal.ClientConfig) { cfg.MaxMessageSize = 1024 })
+	m := wait(t, c, signal.CmdNewPeer)
+	if m.RemoteUID != signal.StringID("ok") {
+		t.Fatalf("first event %+v, want the valid new-peer", m)
+	}
+	want := signal.ClientStats{Received: 1, Undecodable: 2, Binary: 1, Oversized: 1}
+	st := c.Stats()
+	st.Sent, st.Pings, st.Pongs = 0, 0, 0
+	if st != want {
+		t.Fatalf("stats %+v, want %+v", st, want)
+	}
+}
+
+func TestClientWaitForFullAndError(t *testing.T) {
+	t.Parallel()
+	url := startWS(t, func(ws *websocket.Conn) {
+		for {
+			_, b, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			m, err := signal.Decode(b)
+			if err != nil {
+				return
+			}
+			switch m.UID.String() {
+			case "third":
+				_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"cmd":"full","roomId":"r","uid":"third"}`))
+			case "bad":
+				_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"cmd":"error","code":400,"reason":"bad roomId"}`))
+			}
+		}
+	})
+	c := dial(t, url)
+	if err := c.Join(signal.StringID("r"), signal.StringID("third")); err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.WaitFor(context.Background(), 3*time.Second, signal.CmdRespJoin)
+	if !errors.Is(err, signal.ErrRoomFull) || m.Cmd != signal.CmdFull {
+		t.Fatalf("WaitFor = %+v, %v; want ErrRoomFull", m, err)
+	}
+	if err := c.Join(signal.StringID("r"), signal.StringID("bad")); err != nil {
+		t.Fatal(err)
+	}
+	m, err = c.WaitFor(context.Background(), 3*time.Second, signal.CmdRespJoin)
+	if !errors.Is(err, signal.ErrServer) || m.Code != 400 || !strings.Contains(err.Error(), "bad roomId") {
+		t.Fatalf("WaitFor = %+v, %v; want ErrServer 400", m, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.WaitFor(ctx, time.Second, signal.CmdRespJoin); !errors.Is(err, context.Canceled) {
+		t.Fatalf("WaitFor with a cancelled ctx = %v", err)
+	}
+}
+
+func TestClientCloseLeavesNoGoroutines(t *testing.T) {
+	checkGoroutines(t) // not parallel: the goroutine count is process-wide
+	srv := signaltest.StartLegacy(t)
+	var clients []*signal.Client
+	for i := 0; i < 5; i++ {
+		c, err := signal.Dial(context.Background(), signal.ClientConfig{URL: srv.URL(), AppKeepalive: 10 * time.Millisecond, PingInterval: 10 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+	}
+	_ = clients[0].Join(signal.StringID("g"), signal.StringID("0"))
+	_ = clients[1].Join(signal.StringID("g"), signal.StringID("1")) // events nobody reads
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	for _, c := range clients {
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.Close() // twice is fine
+		if !errors.Is(c.Err(), signal.ErrClosed) || c.CloseInfo().ByServer {
+			t.Fatalf("after Close: Err %v, CloseInfo %+v", c.Err(), c.CloseInfo())
+		}
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("closing 5 clients took %v", took)
+	}
+	srv.Close()
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
+	"strings"
 )
 
 // ID is a roomId or uid exactly as it appeared on the wire. The original server compares
@@ -93,16 +95,52 @@ func (id *ID) UnmarshalJSON(b []byte) error {
 }
 
 // canonicalNumber normalises number literals the way the original (JavaScript) server
-// re-serialises them: 1.0e2 and 100 are the same member.
+// re-serialises them: 1.0e2 and 100 are the same member. Integer literals that fit int64
+// stay exact; other literals are formatted as JavaScript's Number.prototype.toString does
+// (integers below 1e21 without exponent, "1e-7", "1.5e+300"). Out-of-range literals
+// (1e400) are kept as written.
 func canonicalNumber(n json.Number) string {
 	if i, err := n.Int64(); err == nil {
 		return strconv.FormatInt(i, 10)
 	}
-	if f, err := n.Float64(); err == nil {
-		if f == float64(int64(f)) && f < 1e15 && f > -1e15 {
-			return strconv.FormatInt(int64(f), 10)
-		}
-		return strconv.FormatFloat(f, 'g', -1, 64)
+	f, err := n.Float64()
+	if err != nil {
+		return n.String()
 	}
-	return n.String()
+	if f == 0 {
+		return "0" // also -0, as JSON.stringify writes it
+	}
+	if f == math.Trunc(f) && f > math.MinInt64 && f < math.MaxInt64 {
+		return strconv.FormatInt(int64(f), 10)
+	}
+	return formatJSNumber(f)
+}
+
+// formatJSNumber is Number.prototype.toString(10) for finite non-zero f.
+func formatJSNumber(f float64) string {
+	sign := ""
+	if f < 0 {
+		sign, f = "-", -f
+	}
+	// Shortest round-trip digits d1d2...dk and n with f = 0.d1d2...dk * 10^n.
+	mant, expPart, _ := strings.Cut(strconv.FormatFloat(f, 'e', -1, 64), "e")
+	digits := strings.Replace(mant, ".", "", 1)
+	exp, _ := strconv.Atoi(expPart)
+	k, n := len(digits), exp+1
+	switch {
+	case k <= n && n <= 21:
+		return sign + digits + strings.Repeat("0", n-k)
+	case 0 < n && n <= 21:
+		return sign + digits[:n] + "." + digits[n:]
+	case -6 < n && n <= 0:
+		return sign + "0." + strings.Repeat("0", -n) + digits
+	}
+	e := strconv.Itoa(n - 1)
+	if n-1 >= 0 {
+		e = "+" + e
+	}
+	if k == 1 {
+		return sign + digits + "e" + e
+	}
+	return sign + digits[:1] + "." + digits[1:] + "e" + e
 }
