@@ -23,8 +23,9 @@ func waitVideo(t *testing.T, a *VideoAnalyzer, d time.Duration, cond func(VideoS
 	}
 }
 
+// The call tests are not parallel: they check frame rates, which need the
+// CPU to themselves on a 2-core machine under -race.
 func TestCallMovingVideoAndTone(t *testing.T) {
-	t.Parallel()
 	vp := VideoProfile{Width: 640, Height: 480, FPS: 30, BitrateKbps: 800}
 	venc, err := AcquireVideo(vp, t.Logf)
 	if err != nil {
@@ -96,5 +97,69 @@ func TestCallMovingVideoAndTone(t *testing.T) {
 	}
 	if st.RecordError != "" || ast.RecordError != "" {
 		t.Errorf("record errors: %q %q", st.RecordError, ast.RecordError)
+	}
+}
+
+func TestCallBlackFrozenSilence(t *testing.T) {
+	black, err := AcquireVideo(VideoProfile{Width: 320, Height: 240, FPS: 30, BitrateKbps: 300, Pattern: PatternBlack}, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer black.Release()
+	frozen, err := AcquireVideo(VideoProfile{Width: 320, Height: 240, FPS: 30, BitrateKbps: 300, Pattern: PatternFrozen}, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer frozen.Release()
+	moving, err := AcquireVideo(VideoProfile{Width: 320, Height: 240, FPS: 15, BitrateKbps: 300}, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer moving.Release()
+	silence, err := AcquireAudio(AudioProfile{Pattern: PatternSilence}, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silence.Release()
+	cp := newCallPair(t, AnalyzerConfig{Logf: t.Logf, DecodeEvery: 3}, black, frozen, moving, silence)
+	cp.analyzers(t, 3, 1, 10*time.Second)
+	bl, fr, mv := cp.videoByID(t, trackID("video", 0)), cp.videoByID(t, trackID("video", 1)), cp.videoByID(t, trackID("video", 2))
+	for _, a := range []*VideoAnalyzer{bl, fr, mv} {
+		waitVideo(t, a, 10*time.Second, func(s VideoStats) bool { return s.FramesDecoded > 0 })
+	}
+	time.Sleep(2500 * time.Millisecond)
+
+	bs := bl.Stats()
+	t.Logf("black: %+v", bs)
+	if !bs.Black || bs.BlackFrames < bs.AnalysedFrames*9/10 || bs.AnalysedFrames == 0 {
+		t.Errorf("black pattern: black=%v %d of %d analysed frames black", bs.Black, bs.BlackFrames, bs.AnalysedFrames)
+	}
+	if bs.Frozen || bs.StampedFrames > 0 {
+		t.Errorf("black pattern: frozen=%v stamped=%d", bs.Frozen, bs.StampedFrames)
+	}
+
+	fs := fr.Stats()
+	t.Logf("frozen: %+v", fs)
+	if !fs.Frozen || fs.Freezes != 1 || fs.LongestFreezeMs < 1000 {
+		t.Errorf("frozen pattern: frozen=%v freezes=%d longest=%.0f ms", fs.Frozen, fs.Freezes, fs.LongestFreezeMs)
+	}
+	if fs.Black || fs.FramesDecoded < 30 || fs.StampedFrames < fs.FramesDecoded*9/10 {
+		t.Errorf("frozen pattern: black=%v decoded=%d stamped=%d", fs.Black, fs.FramesDecoded, fs.StampedFrames)
+	}
+
+	ms := mv.Stats()
+	t.Logf("moving: %+v", ms)
+	if ms.Frozen || ms.Black || ms.Freezes > 0 || ms.FPS < 11 || ms.FPS > 19 {
+		t.Errorf("moving 15 fps: frozen=%v black=%v freezes=%d fps=%.1f", ms.Frozen, ms.Black, ms.Freezes, ms.FPS)
+	}
+	// DecodeEvery 3: all frames decoded, about a third analysed.
+	if ms.AnalysedFrames > ms.FramesDecoded/3+2 || ms.AnalysedFrames < ms.FramesDecoded/3-2 {
+		t.Errorf("DecodeEvery 3: %d analysed of %d decoded", ms.AnalysedFrames, ms.FramesDecoded)
+	}
+
+	as := cp.audioByID(t, trackID("audio", 3)).Stats()
+	t.Logf("silence: %+v", as)
+	if !as.Silent || as.PeakLevelDBFS > SilenceDBFS || as.DecodedFrames < 50 {
+		t.Errorf("silence: silent=%v peak %.1f dBFS, %d frames", as.Silent, as.PeakLevelDBFS, as.DecodedFrames)
 	}
 }

@@ -43,6 +43,7 @@ type callPair struct {
 	mu    sync.Mutex
 	video []*VideoAnalyzer
 	audio []*AudioAnalyzer
+	byID  map[string]any // track ID -> *VideoAnalyzer or *AudioAnalyzer
 	errs  []error
 }
 
@@ -60,7 +61,7 @@ func newCallPair(t testing.TB, cfg AnalyzerConfig, encs ...*Encoder) *callPair {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cp := &callPair{send: send, recv: recv, cancel: cancel}
+	cp := &callPair{send: send, recv: recv, cancel: cancel, byID: map[string]any{}}
 	t.Cleanup(cp.close)
 
 	for i, enc := range encs {
@@ -68,7 +69,7 @@ func newCallPair(t testing.TB, cfg AnalyzerConfig, encs ...*Encoder) *callPair {
 		if enc.Codec().MimeType == webrtc.MimeTypeOpus {
 			kind = "audio"
 		}
-		track, err := webrtc.NewTrackLocalStaticSample(enc.Codec(), kind+string(rune('a'+i)), "rtcctl-test")
+		track, err := webrtc.NewTrackLocalStaticSample(enc.Codec(), trackID(kind, i), "rtcctl-test")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,6 +110,7 @@ func newCallPair(t testing.TB, cfg AnalyzerConfig, encs ...*Encoder) *callPair {
 				a := NewVideoAnalyzer(cfg)
 				cp.mu.Lock()
 				cp.video = append(cp.video, a)
+				cp.byID[tr.ID()] = a
 				cp.mu.Unlock()
 				err = a.Consume(ctx, tr, func() {
 					_ = recv.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(tr.SSRC())}})
@@ -120,6 +122,7 @@ func newCallPair(t testing.TB, cfg AnalyzerConfig, encs ...*Encoder) *callPair {
 				a := NewAudioAnalyzer(cfg)
 				cp.mu.Lock()
 				cp.audio = append(cp.audio, a)
+				cp.byID[tr.ID()] = a
 				cp.mu.Unlock()
 				err = a.Consume(ctx, tr, nil)
 			}
@@ -183,6 +186,32 @@ func (cp *callPair) analyzers(t testing.TB, nv, na int, d time.Duration) ([]*Vid
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// trackID is the ID newCallPair gives the track of the i-th encoder.
+func trackID(kind string, i int) string { return kind + string(rune('a'+i)) }
+
+// videoByID returns the analyzer of a received video track.
+func (cp *callPair) videoByID(t testing.TB, id string) *VideoAnalyzer {
+	t.Helper()
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	a, ok := cp.byID[id].(*VideoAnalyzer)
+	if !ok {
+		t.Fatalf("no video track %q received", id)
+	}
+	return a
+}
+
+func (cp *callPair) audioByID(t testing.TB, id string) *AudioAnalyzer {
+	t.Helper()
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	a, ok := cp.byID[id].(*AudioAnalyzer)
+	if !ok {
+		t.Fatalf("no audio track %q received", id)
+	}
+	return a
 }
 
 func (cp *callPair) close() {

@@ -77,22 +77,14 @@ func DrawStamp(img *image.YCbCr, s Stamp) {
 		if bit {
 			v = stampWhite
 		}
-		for y := r.Min.Y; y < r.Max.Y && y < b.Dy(); y++ {
-			row := img.Y[y*img.YStride:]
-			for x := r.Min.X; x < r.Max.X; x++ {
-				row[x] = v
-			}
-		}
+		fillLuma(img, r.Min.X, r.Min.Y, r.Dx(), r.Dy(), v)
 	}
 	// Neutral chroma under the band so colour bleed does not shift luma decisions.
 	band := StampBandHeight(w)
-	for y := 0; y < (band+1)/2 && y < img.Rect.Dy()/2; y++ {
-		cb := img.Cb[y*img.CStride : y*img.CStride+(w+1)/2]
-		cr := img.Cr[y*img.CStride : y*img.CStride+(w+1)/2]
-		for i := range cb {
-			cb[i] = 128
-			cr[i] = 128
-		}
+	grey := solidRow(128, (w+1)/2)
+	for y := 0; y < (band+1)/2 && y < b.Dy()/2; y++ {
+		copy(img.Cb[y*img.CStride:], grey)
+		copy(img.Cr[y*img.CStride:], grey)
 	}
 }
 

@@ -12,10 +12,8 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
-	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media/ivfwriter"
-	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 )
 
 // VideoStats is a snapshot of a VideoAnalyzer. Times are zero until the
@@ -37,14 +35,17 @@ type VideoStats struct {
 	// KeyFrameRequests counts calls of the requestKeyframe callback.
 	KeyFrameRequests int `json:"keyframe_requests"`
 
-	FramesAssembled int     `json:"frames_assembled"` // complete frames out of the jitter buffer
-	KeyFrames       int     `json:"keyframes"`
-	FramesDropped   int     `json:"frames_dropped"` // not decoded: queue full or waiting for a keyframe
-	FramesDecoded   int     `json:"frames_decoded"`
-	DecodeErrors    int     `json:"decode_errors"`
-	Width           int     `json:"width"`
-	Height          int     `json:"height"`
-	FPS             float64 `json:"fps"` // decoded frames per second over the last ~2 s
+	FramesAssembled int `json:"frames_assembled"` // complete frames rebuilt from RTP
+	// FramesIncomplete counts frames given up with packets missing (after
+	// waiting 300 ms for retransmissions).
+	FramesIncomplete int     `json:"frames_incomplete"`
+	KeyFrames        int     `json:"keyframes"`
+	FramesDropped    int     `json:"frames_dropped"` // not decoded: queue full or waiting for a keyframe
+	FramesDecoded    int     `json:"frames_decoded"`
+	DecodeErrors     int     `json:"decode_errors"`
+	Width            int     `json:"width"`
+	Height           int     `json:"height"`
+	FPS              float64 `json:"fps"` // decoded frames per second over the last ~2 s
 
 	FirstRTPAt      time.Time `json:"first_rtp_at"`
 	FirstKeyFrameAt time.Time `json:"first_keyframe_at"`
@@ -187,10 +188,9 @@ func (a *VideoAnalyzer) ConsumeRTP(ctx context.Context, src RTPReader, codec web
 		}()
 	}
 
-	var sb *samplebuilder.SampleBuilder
+	var asm *vp8Assembler
 	if isVP8 {
-		sb = samplebuilder.New(256, &codecs.VP8Packet{}, 90000,
-			samplebuilder.WithMaxTimeDelay(500*time.Millisecond))
+		asm = &vp8Assembler{}
 	}
 	resync := false // a frame was lost or dropped: skip to the next keyframe
 	err := readLoop(ctx, src, func(p *rtp.Packet) {
@@ -211,15 +211,17 @@ func (a *VideoAnalyzer) ConsumeRTP(ctx context.Context, src RTPReader, codec web
 				rec = nil
 			}
 		}
-		if sb == nil {
+		if asm == nil {
 			return
 		}
-		sb.Push(p)
-		for s := sb.Pop(); s != nil; s = sb.Pop() {
-			key := isVP8KeyFrame(s.Data)
+		frames := asm.push(p, now)
+		a.mu.Lock()
+		a.st.FramesIncomplete = asm.DroppedAsm
+		a.mu.Unlock()
+		for _, f := range frames {
 			a.mu.Lock()
 			a.st.FramesAssembled++
-			if key {
+			if f.Key {
 				a.st.KeyFrames++
 				if a.st.FirstKeyFrameAt.IsZero() {
 					a.st.FirstKeyFrameAt = now
@@ -229,17 +231,16 @@ func (a *VideoAnalyzer) ConsumeRTP(ctx context.Context, src RTPReader, codec web
 			if jobs == nil {
 				continue
 			}
-			if s.PrevDroppedPackets > 0 && !key {
-				// The jitter buffer gave up on a frame: the reference chain
-				// is broken until the next keyframe.
+			if f.LostBefore && !f.Key {
+				// The reference chain is broken until the next keyframe.
 				resync = true
 			}
-			if resync && !key {
+			if resync && !f.Key {
 				a.dropFrame()
 				continue
 			}
 			select {
-			case jobs <- decodeJob{data: s.Data, key: key}:
+			case jobs <- decodeJob{data: f.Data, key: f.Key}:
 				resync = false
 			default:
 				resync = true
@@ -298,6 +299,11 @@ func (a *VideoAnalyzer) decodeOne(dec *vp8Decoder, j decodeJob) {
 	if img == nil {
 		return
 	}
+	a.onPicture(img, now)
+}
+
+// onPicture analyses one decoded picture (decode goroutine only).
+func (a *VideoAnalyzer) onPicture(img *image.YCbCr, now time.Time) {
 	stamp, stamped := ReadStamp(img)
 
 	a.mu.Lock()
@@ -324,8 +330,10 @@ func (a *VideoAnalyzer) decodeOne(dec *vp8Decoder, j decodeJob) {
 	changed := false
 	if stamped {
 		st.StampedFrames++
-		lat := now.Sub(stamp.SentAt)
-		a.lat.add(lat)
+		// A repeated stamp (frozen source) has no new latency to measure.
+		if !a.haveStamp || stamp.Frame != a.lastStamp {
+			a.lat.add(now.Sub(stamp.SentAt))
+		}
 		if a.haveStamp {
 			if stamp.Frame != a.lastStamp {
 				changed = true

@@ -1,7 +1,9 @@
 package media
 
 import (
+	"bytes"
 	"image"
+	"sync"
 	"time"
 )
 
@@ -95,15 +97,30 @@ func (s *videoSource) Render(n uint32, t time.Time) *image.YCbCr {
 	return f
 }
 
-// fillLuma paints a clipped rectangle of luma v.
+// fillLuma paints a clipped rectangle of luma v, a row at a time with copy
+// (per-pixel loops are slow under the race detector, which tests use).
 func fillLuma(f *image.YCbCr, x0, y0, w, h int, v uint8) {
 	W, H := f.Rect.Dx(), f.Rect.Dy()
-	for y := max(y0, 0); y < min(y0+h, H); y++ {
-		row := f.Y[y*f.YStride:]
-		for x := max(x0, 0); x < min(x0+w, W); x++ {
-			row[x] = v
-		}
+	xa, xb := max(x0, 0), min(x0+w, W)
+	if xa >= xb {
+		return
 	}
+	row := solidRow(v, xb-xa)
+	for y := max(y0, 0); y < min(y0+h, H); y++ {
+		copy(f.Y[y*f.YStride+xa:y*f.YStride+xb], row)
+	}
+}
+
+// solidRows caches rows of one luma value, up to the widest frame.
+var solidRows sync.Map // uint8 -> []uint8
+
+func solidRow(v uint8, n int) []uint8 {
+	if r, ok := solidRows.Load(v); ok && len(r.([]uint8)) >= n {
+		return r.([]uint8)[:n]
+	}
+	r := bytes.Repeat([]byte{v}, max(n, 3840))
+	solidRows.Store(v, r)
+	return r[:n]
 }
 
 // bounce maps a growing position onto 0..limit and back.
