@@ -111,3 +111,5 @@ func stageTimeout(deadline time.Time, stage time.Duration) time.Duration {
 	}
 	return stage
 }
+
+func sortStrings(s []string) { sort.Strings(s) }
