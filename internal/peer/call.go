@@ -611,9 +611,14 @@ func (c *call) evidenceLocked() Evidence {
 	for k, t := range c.rx {
 		e.Tracks[k] = t.rec
 	}
-	if c.failure != "" && strings.HasPrefix(c.failure, "answer") {
-		// setRemoteDescription(offer) failed: the offer arrived, but we could not answer.
-		e.OfferReceived = true
+	if c.failure != "" {
+		e.NegotiationError = c.failure
+		if c.role == "callee" {
+			e.OfferReceived = true // answering failed, so the offer did arrive
+		}
+		if strings.Contains(c.failure, "remote answer") {
+			e.AnswerReceived = true
+		}
 	}
 	return e
 }

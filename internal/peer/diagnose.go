@@ -26,6 +26,8 @@ type Evidence struct {
 	OfferReceived  bool
 	AnswerSent     bool
 	AnswerReceived bool
+	// NegotiationError is a failed setRemoteDescription/createAnswer, if any.
+	NegotiationError string
 
 	// ICE.
 	RelayOnly        bool
@@ -131,6 +133,32 @@ func diagnose(e Evidence) Verdict {
 				"the other client failed setRemoteDescription (codec or SDP incompatibility)",
 			},
 			Fix: "check the other client's console for setRemoteDescription errors; run `rtcctl join` on both sides to compare",
+		}
+	}
+	// Rung 2b: the SDP was refused, or the codecs cannot meet.
+	if e.NegotiationError != "" {
+		v := Verdict{
+			Code:     "sdp-failed",
+			Finding:  "negotiation failed: " + e.NegotiationError,
+			Evidence: []string{e.NegotiationError},
+			Causes:   []string{"the two SDPs are incompatible (codecs, bundle, DTLS role)", "a client or proxy altered the SDP"},
+			Fix:      "compare both SDPs; run `rtcctl join --verbose` on each side",
+		}
+		if strings.Contains(strings.ToLower(e.NegotiationError), "codec") {
+			v.Code = "no-common-codec"
+			v.Finding = "negotiation failed, no common codec: " + e.NegotiationError + codecSummary(e)
+			v.Causes = []string{"the two clients support disjoint codecs (e.g. VP8-only vs H264-only, a missing encoder)"}
+			v.Fix = "enable a common codec on both sides (VP8 is the WebRTC baseline every browser supports)"
+		}
+		return v
+	}
+	for _, kind := range []string{"video", "audio"} {
+		if (kind == "video" && !e.Expect.Video) || (kind == "audio" && !e.Expect.Audio) {
+			continue
+		}
+		remote, local := e.RemoteCodecs[kind], e.LocalCodecs[kind]
+		if len(remote) > 0 && len(local) > 0 && !intersects(remote, local) {
+			return noCommonCodec(kind, remote, local)
 		}
 	}
 	// Rung 3: ICE.
@@ -252,6 +280,40 @@ func iceVerdict(e Evidence) Verdict {
 	return v
 }
 
+func noCommonCodec(kind string, remote, local []string) Verdict {
+	return Verdict{
+		Code: "no-common-codec",
+		Finding: fmt.Sprintf("no %s: no common codec (remote offers %s, this side accepts %s)",
+			kind, strings.Join(remote, ","), strings.Join(local, ",")),
+		Evidence: []string{"remote " + kind + " codecs: " + strings.Join(remote, ","), "local " + kind + " codecs: " + strings.Join(local, ",")},
+		Causes:   []string{"the two clients support disjoint codecs (e.g. VP8-only vs H264-only, a missing encoder)"},
+		Fix:      "enable a common codec on both sides (VP8 is the WebRTC baseline every browser supports)",
+	}
+}
+
+// codecSummary lists both sides' codecs per kind for a finding.
+func codecSummary(e Evidence) string {
+	parts := []string{}
+	for _, kind := range []string{"video", "audio"} {
+		r, l := e.RemoteCodecs[kind], e.LocalCodecs[kind]
+		if len(r) == 0 && len(l) == 0 {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s: remote %s, local %s", kind, orNone(r), orNone(l)))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
+}
+
+func orNone(l []string) string {
+	if len(l) == 0 {
+		return "none"
+	}
+	return strings.Join(l, ",")
+}
+
 func mediaVerdict(e Evidence, kind string) (Verdict, bool) {
 	t := e.Tracks[kind]
 	sends := (kind == "video" && e.RemoteSends.Video) || (kind == "audio" && e.RemoteSends.Audio)
@@ -259,14 +321,7 @@ func mediaVerdict(e Evidence, kind string) (Verdict, bool) {
 	local := e.LocalCodecs[kind]
 	if t == nil || t.Packets == 0 {
 		if len(remote) > 0 && len(local) > 0 && !intersects(remote, local) {
-			return Verdict{
-				Code: "no-common-codec",
-				Finding: fmt.Sprintf("no %s: no common codec (remote offers %s, this side accepts %s)",
-					kind, strings.Join(remote, ","), strings.Join(local, ",")),
-				Evidence: []string{"remote " + kind + " codecs: " + strings.Join(remote, ","), "local " + kind + " codecs: " + strings.Join(local, ",")},
-				Causes:   []string{"the two clients support disjoint codecs (e.g. VP8-only vs H264-only, a missing encoder)"},
-				Fix:      "enable a common codec on both sides (VP8 is the WebRTC baseline every browser supports)",
-			}, true
+			return noCommonCodec(kind, remote, local), true
 		}
 		v := Verdict{Code: "no-rtp", Evidence: []string{"no RTP packets on a " + kind + " track"}}
 		if !sends {

@@ -226,7 +226,7 @@ func (s *session) handle(ctx context.Context, m signal.Message) bool {
 		c := s.newCall("caller", m.RemoteUID)
 		if err := c.startCaller(); err != nil {
 			s.cfg.Logf("offer: %v", err)
-			c.fail("offer: " + err.Error())
+			c.fail(err.Error())
 		}
 	case signal.CmdRespJoin:
 		s.mu.Lock()
@@ -256,7 +256,7 @@ func (s *session) handle(ctx context.Context, m signal.Message) bool {
 		}
 		if err := cur.answer(d); err != nil {
 			s.cfg.Logf("answer: %v", err)
-			cur.fail("answer: " + err.Error())
+			cur.fail(err.Error())
 		}
 	case signal.CmdAnswer:
 		d, err := signal.DecodeSDP(m.Msg)
@@ -273,7 +273,7 @@ func (s *session) handle(ctx context.Context, m signal.Message) bool {
 		}
 		if err := cur.acceptAnswer(d); err != nil {
 			s.cfg.Logf("answer: %v", err)
-			cur.fail("set answer: " + err.Error())
+			cur.fail(err.Error())
 		}
 	case signal.CmdCandidate:
 		cand, err := signal.DecodeCandidate(m.Msg)

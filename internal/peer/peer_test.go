@@ -1,0 +1,232 @@
+package peer
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/rtcctl/rtcctl/internal/signal"
+	"github.com/rtcctl/rtcctl/internal/signal/signaltest"
+	"github.com/rtcctl/rtcctl/internal/testenv"
+)
+
+// quickCall is a short call both ways with the given per-side fault.
+func quickCall(t *testing.T, cc CallConfig) *CallReport {
+	t.Helper()
+	if cc.Duration == 0 {
+		cc.Duration = 1500 * time.Millisecond
+	}
+	if cc.Logf == nil {
+		cc.Logf = testLogf(t)
+	}
+	if cc.MediaTimeout == 0 {
+		cc.MediaTimeout = 4 * time.Second
+	}
+	rep, err := RunCall(context.Background(), cc)
+	if err != nil {
+		t.Fatalf("RunCall could not run: %v", err)
+	}
+	return rep
+}
+
+func dir(t *testing.T, rep *CallReport, name string) *Direction {
+	t.Helper()
+	for _, d := range rep.Directions {
+		if d.Name == name {
+			return d
+		}
+	}
+	t.Fatalf("no direction %s", name)
+	return nil
+}
+
+func TestRunCallRelayOnlyEmbedded(t *testing.T) {
+	t.Parallel()
+	rep := quickCall(t, CallConfig{Embedded: true, RelayOnly: true,
+		Thresholds: Thresholds{MinFPS: 15, MaxLossPct: 5, RequireRelay: true}})
+	for _, d := range rep.Directions {
+		if !d.Selected.IsRelay() {
+			t.Errorf("%s: selected pair %v, want relay/relay", d.Name, d.Selected)
+		}
+		if d.Selected != nil && d.Selected.RelayServer == "" {
+			t.Errorf("%s: relay server URL not inferred", d.Name)
+		}
+		for _, c := range d.Checks {
+			if !c.Passed {
+				t.Errorf("check %s failed: %s (threshold %s) %s", c.Name, c.Measured, c.Threshold, c.Detail)
+			}
+		}
+	}
+}
+
+func TestRunCallRelayOnlyCoturn(t *testing.T) {
+	t.Parallel()
+	ct := testenv.StartCoturn(t, testenv.CoturnOptions{})
+	var user, pass string
+	for u, p := range ct.Users {
+		user, pass = u, p
+	}
+	srv := signaltest.StartLegacy(t)
+	rep := quickCall(t, CallConfig{Server: srv.URL(), RelayOnly: true,
+		ICEServers: []webrtc.ICEServer{{URLs: []string{ct.UDPURL()}, Username: user, Credential: pass}},
+		Thresholds: Thresholds{MinFPS: 15, RequireRelay: true}})
+	for _, d := range rep.Directions {
+		if !d.Passed || !d.Selected.IsRelay() {
+			t.Errorf("%s: passed %v, pair %v, verdict %s: %s", d.Name, d.Passed, d.Selected, d.Verdict.Code, d.Verdict.Finding)
+		}
+		if d.Selected != nil && d.Selected.RelayServer != ct.UDPURL() {
+			t.Errorf("%s: relay server %q, want %q", d.Name, d.Selected.RelayServer, ct.UDPURL())
+		}
+	}
+}
+
+func TestRunCallLegacyServer(t *testing.T) {
+	t.Parallel()
+	srv := signaltest.StartLegacy(t)
+	rep := quickCall(t, CallConfig{Server: srv.URL(), CandidateFormat: signal.FormatWeb,
+		Thresholds: Thresholds{MinFPS: 15}})
+	if !rep.Passed {
+		for _, d := range rep.Directions {
+			t.Errorf("%s: %s: %s", d.Name, d.Verdict.Code, d.Verdict.Finding)
+		}
+	}
+	roles := rep.Peers[0].Calls[0].Role + "/" + rep.Peers[1].Calls[0].Role
+	if roles != "caller/callee" {
+		t.Errorf("roles %s, want caller/callee (first joiner gets new-peer)", roles)
+	}
+	if rep.Peers[0].Signaling.JoinReply != "" {
+		t.Errorf("first joiner got %q from the original server, want silence", rep.Peers[0].Signaling.JoinReply)
+	}
+}
+
+func TestRunAloneNoPeer(t *testing.T) {
+	t.Parallel()
+	srv := signaltest.StartLegacy(t)
+	start := time.Now()
+	res, err := Run(context.Background(), Config{Server: srv.URL(), Room: signal.StringID("lonely"),
+		PeerTimeout: time.Second, Logf: testLogf(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict.Code != "no-peer" {
+		t.Fatalf("verdict %s: %s, want no-peer", res.Verdict.Code, res.Verdict.Finding)
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Fatalf("took %v with a 1 s peer timeout", el)
+	}
+	if !strings.Contains(strings.Join(res.Verdict.Causes, " "), "room id type") {
+		t.Fatalf("causes do not name the room id type: %q", res.Verdict.Causes)
+	}
+}
+
+// startMuteServer is a websocket server that accepts, reads and never writes.
+func startMuteServer(t *testing.T) string {
+	t.Helper()
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "ws://" + ln.Addr().String() + "/ws"
+}
+
+func TestRunCallMuteServer(t *testing.T) {
+	t.Parallel()
+	url := startMuteServer(t)
+	rep := quickCall(t, CallConfig{Server: url, PeerTimeout: time.Second, Send: &Media{}})
+	if rep.Passed {
+		t.Fatal("a call through a server that never answers passed")
+	}
+	for _, d := range rep.Directions {
+		if d.Verdict.Code != "no-peer" {
+			t.Errorf("%s: verdict %s (%s), want no-peer", d.Name, d.Verdict.Code, d.Verdict.Finding)
+		}
+	}
+}
+
+func TestRunCallFaults(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		side    func(side string, c *Config)
+		relay   bool
+		dir     string // the direction whose verdict is checked
+		code    string
+		finding string // substring of the finding
+	}{
+		{"no video track sent", func(side string, c *Config) {
+			if side == "b" {
+				c.Send = Media{Audio: true}
+				c.Receive = &Media{Audio: true, Video: true}
+			}
+		}, false, "b->a", "no-rtp", "does not send video"},
+		{"black frames", func(side string, c *Config) {
+			if side == "b" {
+				c.VideoProfile.Pattern = "black"
+			}
+		}, false, "b->a", "black", "black"},
+		{"frozen frames", func(side string, c *Config) {
+			if side == "b" {
+				c.VideoProfile.Pattern = "frozen"
+			}
+		}, false, "b->a", "frozen", "frozen"},
+		{"codec mismatch", func(side string, c *Config) {
+			if side == "b" {
+				c.Send = Media{Audio: true}
+				c.VideoCodecs = []string{"h264"}
+				c.Receive = &Media{Audio: true, Video: true}
+			} else {
+				c.Receive = &Media{Audio: true}
+			}
+		}, false, "a->b", "no-common-codec", "vp8"},
+		{"TURN wrong password", func(side string, c *Config) {
+			if side == "a" {
+				var servers []webrtc.ICEServer
+				for _, s := range c.ICEServers {
+					if s.Username != "" {
+						s.Credential = "wrong-password"
+					}
+					servers = append(servers, s)
+				}
+				c.ICEServers = servers
+				c.ICETimeout = 3 * time.Second
+			}
+		}, true, "b->a", "ice-failed", "TURN"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rep := quickCall(t, CallConfig{Embedded: true, RelayOnly: tc.relay, Side: tc.side,
+				Send: &Media{Audio: true, Video: true}})
+			if rep.Passed {
+				t.Fatalf("call passed despite the fault")
+			}
+			d := dir(t, rep, tc.dir)
+			if d.Verdict.Code != tc.code || !strings.Contains(d.Verdict.Finding, tc.finding) {
+				t.Fatalf("%s verdict %s: %q; want %s containing %q (evidence %q)", tc.dir, d.Verdict.Code,
+					d.Verdict.Finding, tc.code, tc.finding, d.Verdict.Evidence)
+			}
+			t.Logf("%s: %s: %s; fix: %s", tc.dir, d.Verdict.Code, d.Verdict.Finding, d.Verdict.Fix)
+		})
+	}
+}
