@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -48,13 +50,55 @@ type pageStats struct {
 	Protocol            string `json:"protocol"`
 }
 
-// openCallPage opens url in a new tab (fresh browser context) of the shared browser.
-func openCallPage(t *testing.T, name, url string) *callPage {
+// loopbackOnlyHook keeps Chromium's signaled candidates on loopback: the browser also
+// gathers host candidates on the machine's other interfaces, and the tests must send
+// traffic only to 127.0.0.0/8 and ::1, so candidates with any other address are not
+// handed to the page's onicecandidate handler (and so never reach the remote peer).
+const loopbackOnlyHook = `(() => {
+  const d = Object.getOwnPropertyDescriptor(RTCPeerConnection.prototype, 'onicecandidate');
+  Object.defineProperty(RTCPeerConnection.prototype, 'onicecandidate', {
+    configurable: true,
+    get() { return d.get.call(this); },
+    set(fn) {
+      d.set.call(this, fn && function (e) {
+        const a = e.candidate && e.candidate.address;
+        if (a && !/^(127\.|::1$)/.test(a)) return;
+        return fn.call(this, e);
+      });
+    },
+  });
+})();`
+
+// configHook answers the page's fetch('/config') with iceConfig (a JSON RTCConfiguration):
+// serve hands out only its embedded TURN server, and this points the browser at another
+// one (coturn) without changing serve.
+func configHook(iceConfig string) string {
+	return `(() => { const cfg = ` + iceConfig + `; const orig = window.fetch.bind(window);
+  window.fetch = (u, o) => String(u).startsWith('/config')
+    ? Promise.resolve(new Response(JSON.stringify(cfg), {headers: {'Content-Type': 'application/json'}}))
+    : orig(u, o); })();`
+}
+
+// openCallPage opens url in a new tab (fresh browser context) of the shared browser, with
+// the loopback-only candidate hook and, when iceConfig is given, the /config override.
+func openCallPage(t *testing.T, name, url string, iceConfig ...string) *callPage {
 	t.Helper()
 	p := &callPage{t: t, name: name, ctx: sharedBrowser(t).NewTab(t)}
 	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
 	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+	hooks := []string{loopbackOnlyHook}
+	for _, c := range iceConfig {
+		hooks = append(hooks, configHook(c))
+	}
+	steps := []chromedp.Action[chromedp.Void]{}
+	for _, h := range hooks {
+		steps = append(steps, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: h})
+			return err
+		}))
+	}
+	steps = append(steps, chromedp.Navigate(url))
+	if err := chromedp.Do(ctx, steps...); err != nil {
 		t.Fatalf("%s: navigate %s: %v", name, url, err)
 	}
 	t.Cleanup(func() {
