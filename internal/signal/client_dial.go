@@ -25,9 +25,9 @@ type dialStage struct {
 func (e *dialStage) Error() string { return e.err.Error() }
 func (e *dialStage) Unwrap() error { return e.err }
 
-// TLSConfig builds the client TLS configuration for wss: system roots plus the PEM roots
+// ClientTLSConfig builds the client TLS configuration for wss: system roots plus the PEM roots
 // in caFile, or no verification at all when insecure is set.
-func TLSConfig(caFile string, insecure bool) (*tls.Config, error) {
+func ClientTLSConfig(caFile string, insecure bool) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
 	if insecure {
 		cfg.InsecureSkipVerify = true // the user asked for it (self-signed servers)
@@ -59,7 +59,7 @@ func dialConn(ctx context.Context, cfg ClientConfig) (*websocket.Conn, error) {
 	}
 	var tlsCfg *tls.Config
 	if u.Scheme == "wss" {
-		if tlsCfg, err = TLSConfig(cfg.CAFile, cfg.Insecure); err != nil {
+		if tlsCfg, err = ClientTLSConfig(cfg.CAFile, cfg.Insecure); err != nil {
 			return nil, err
 		}
 		tlsCfg.ServerName = u.Hostname()

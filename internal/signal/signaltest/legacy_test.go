@@ -286,3 +286,38 @@ func TestLegacyTLS(t *testing.T) {
 		t.Fatal("TLS without the CA succeeded")
 	}
 }
+
+func TestLegacyOnlyLastRoomCleanedUp(t *testing.T) {
+	t.Parallel()
+	l := StartLegacy(t)
+	// x joins room 1 (with peer p1) and then room 2 (with peer p2) on one connection.
+	x := connect(t, l, "/ws", nil)
+	p1, p2 := connect(t, l, "/ws", nil), connect(t, l, "/ws", nil)
+	p1.send(`{"cmd":"join","roomId":"1","uid":"p1"}`)
+	p2.send(`{"cmd":"join","roomId":"2","uid":"p2"}`)
+	waitMembers(t, l, `"1"`, 1)
+	waitMembers(t, l, `"2"`, 1)
+	x.send(`{"cmd":"join","roomId":"1","uid":"x"}`)
+	x.expect(`{"cmd":"resp-join","remoteUid":"p1"}`)
+	x.send(`{"cmd":"join","roomId":"2","uid":"x"}`)
+	x.expect(`{"cmd":"resp-join","remoteUid":"p2"}`)
+	p1.expect(`{"cmd":"new-peer","remoteUid":"x"}`)
+	p2.expect(`{"cmd":"new-peer","remoteUid":"x"}`)
+	_ = x.ws.Close()
+	p2.expect(`{"cmd":"peer-leave","remoteUid":"x"}`) // the last room is cleaned up
+	p1.silent(300 * time.Millisecond)                 // the first keeps the stale x
+	if got := l.Members(`"1"`); strings.Join(got, ",") != `"p1","x"` {
+		t.Fatalf("room 1 members %v, want stale [p1 x]", got)
+	}
+}
+
+func TestLegacyLeaveThenCloseSendsOnePeerLeave(t *testing.T) {
+	t.Parallel()
+	l := StartLegacy(t)
+	a, b := pair(t, l, `"r"`, `"a"`, `"b"`)
+	b.send(`{"cmd":"leave","roomId":"r","uid":"b"}`)
+	a.expect(`{"cmd":"peer-leave","remoteUid":"b"}`)
+	waitMembers(t, l, `"r"`, 1)
+	_ = b.ws.Close()
+	a.silent(300 * time.Millisecond) // force-leave finds b gone: nothing more
+}
