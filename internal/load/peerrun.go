@@ -24,6 +24,9 @@ type PeerConfig struct {
 	ICEServersFor func(Room) []webrtc.ICEServer
 }
 
+// connectedStage lists the peer's live stages that come after DTLS is up.
+var connectedStage = map[string]bool{"media": true, "up": true, "connected": true}
+
 // PeerRunner returns the RoomRunner of pc.
 func PeerRunner(pc PeerConfig) RoomRunner {
 	return func(ctx context.Context, room Room, status func(LiveStatus)) CallResult {
@@ -52,7 +55,7 @@ func PeerRunner(pc PeerConfig) RoomRunner {
 			ls := LiveStatus{Connected: len(live) == 2}
 			n := 0.0
 			for _, s := range live {
-				if s.Stage != "connected" && s.Stage != "media" {
+				if !connectedStage[s.Stage] {
 					ls.Connected = false
 				}
 				ls.RxKbps += s.BitrateKbps

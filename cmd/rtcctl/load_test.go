@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/rtcctl/rtcctl/internal/load"
+	"github.com/rtcctl/rtcctl/internal/report"
+)
+
+// parseLoad runs only the flag parsing of `rtcctl load` and returns the options or the
+// exit code of the error.
+func parseLoad(t *testing.T, args ...string) (*loadOptions, int) {
+	t.Helper()
+	var got *loadOptions
+	s := report.Buffers(&bytes.Buffer{}, &bytes.Buffer{})
+	cmd := newLoadCommand(s, func(_ context.Context, _ *report.Streams, o *loadOptions) error {
+		got = o
+		return nil
+	})
+	cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
+	app := &cli.App{Name: "rtcctl", Commands: []*cli.Command{cmd}, Writer: s.Out, ErrWriter: s.Err,
+		ExitErrHandler: func(*cli.Context, error) {}}
+	err := app.Run(append([]string{"rtcctl", "load"}, args...))
+	return got, exitCode(err)
+}
+
+func TestLoadFlags(t *testing.T) {
+	o, code := parseLoad(t, "--server", "wss://h:8098/ws", "--rooms", "100", "--ramp", "5", "--shard", "1/4",
+		"--ice-server", "turn:h:3478", "--ice-user", "u", "--ice-pass", "p", "--relay-only",
+		"--resolution", "320x240", "--fps", "15", "--bitrate", "1.5M",
+		"--min-success", "95", "--max-p95-connect", "2s", "--max-loss", "2", "--min-fps", "20", "--junit", "x.xml")
+	if code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	c := o.Config
+	if c.Mode != load.ModeMedia || c.Rooms != 100 || c.Ramp != 5 || c.Shard != (load.Shard{Index: 1, Count: 4}) || c.Duration != 10*time.Second {
+		t.Errorf("config %+v", c)
+	}
+	if c.Thresholds.MinSuccessPct != 95 || c.Thresholds.MaxP95ConnectMs != 2000 || *c.Thresholds.MaxLossPct != 2 || c.Thresholds.MinFPS != 20 {
+		t.Errorf("thresholds %+v", c.Thresholds)
+	}
+	v := o.Call.VideoProfile
+	if v.Width != 320 || v.Height != 240 || v.FPS != 15 || v.BitrateKbps != 1500 || !o.Call.RelayOnly {
+		t.Errorf("call %+v", o.Call)
+	}
+	if len(o.Call.ICEServers) != 1 || o.Call.ICEServers[0].Username != "u" || o.JUnit != "x.xml" {
+		t.Errorf("ice %+v junit %q", o.Call.ICEServers, o.JUnit)
+	}
+
+	o, code = parseLoad(t, "--embedded", "--signal-only", "--ramp", "0")
+	if code != ExitOK || o.Config.Mode != load.ModeSignal || o.Config.Duration != 0 || o.Config.Ramp >= 0 || !o.Embedded {
+		t.Fatalf("signal-only: exit %d %+v", code, o)
+	}
+
+	bad := map[string][]string{
+		"no server":               {"--rooms", "3"},
+		"server and embedded":     {"--server", "ws://h/ws", "--embedded"},
+		"http url":                {"--server", "http://h/ws"},
+		"bad shard":               {"--embedded", "--shard", "4/4"},
+		"more shards than rooms":  {"--embedded", "--rooms", "2", "--shard", "0/3"},
+		"zero rooms":              {"--embedded", "--rooms", "0"},
+		"turn without creds":      {"--server", "ws://h/ws", "--ice-server", "turn:h:3478"},
+		"relay-only without turn": {"--server", "ws://h/ws", "--relay-only"},
+		"ice with signal-only":    {"--embedded", "--signal-only", "--relay-only"},
+		"bad resolution":          {"--embedded", "--resolution", "big"},
+		"bad bitrate":             {"--embedded", "--bitrate", "fast"},
+		"bad loss":                {"--embedded", "--max-loss", "lots"},
+		"success over 100":        {"--embedded", "--min-success", "101"},
+		"stray argument":          {"--embedded", "extra"},
+		"unknown flag":            {"--embedded", "--no-such"},
+	}
+	for name, args := range bad {
+		if _, code := parseLoad(t, args...); code != ExitUsage {
+			t.Errorf("%s: exit %d, want %d", name, code, ExitUsage)
+		}
+	}
+}
+
+func TestLoadSignalOnlyEmbeddedCLI(t *testing.T) {
+	code, out, errOut := execMainForTest(t, "load", "--embedded", "--signal-only", "--rooms", "40", "--ramp", "0", "--json")
+	if code != ExitOK {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	var r load.Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("stdout is not the JSON report: %v\n%s", err, out)
+	}
+	if r.Version != report.SchemaVersion || r.Mode != load.ModeSignal || r.Calls.Succeeded != 40 ||
+		r.Signal.MessagesRelayed != r.Signal.MessagesSent || r.Signal.MessagesSent != 40*22 {
+		t.Fatalf("report: version %d mode %s calls %+v messages %d/%d", r.Version, r.Mode, r.Calls, r.Signal.MessagesRelayed, r.Signal.MessagesSent)
+	}
+}
+
+func TestLoadThresholdFailsExit1(t *testing.T) {
+	code, out, errOut := execMainForTest(t, "load", "--embedded", "--signal-only", "--rooms", "10", "--ramp", "0",
+		"--max-p99-message", "1ns")
+	if code != ExitCheckFail {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, ExitCheckFail, out, errOut)
+	}
+	if !strings.Contains(out, "FAIL  p99_message") || !strings.Contains(errOut, "p99_message failed") {
+		t.Fatalf("report does not name the failed check:\n%s\n%s", out, errOut)
+	}
+}
+
+func TestLoadUnreachableExit3(t *testing.T) {
+	code, _, errOut := execMainForTest(t, "load", "--server", "ws://127.0.0.1:1/ws", "--signal-only", "--rooms", "2", "--ramp", "0")
+	if code != ExitCouldntRun || !strings.Contains(errOut, "no websocket could be opened") {
+		t.Fatalf("exit %d, want %d; stderr %s", code, ExitCouldntRun, errOut)
+	}
+}
+
+// TestReportMergeCLI: two shards run through the CLI to JSON files, merged by `rtcctl
+// report merge`: counts add up to one run's and the merged file is a load report again.
+func TestReportMergeCLI(t *testing.T) {
+	dir := t.TempDir()
+	var files []string
+	for i := range 2 {
+		code, out, errOut := execMainForTest(t, "load", "--embedded", "--signal-only", "--rooms", "30", "--ramp", "0",
+			"--shard", []string{"0/2", "1/2"}[i], "--room-prefix", "merge-", "--json")
+		if code != ExitOK {
+			t.Fatalf("shard %d: exit %d\n%s", i, code, errOut)
+		}
+		f := filepath.Join(dir, []string{"a.json", "b.json"}[i])
+		if err := os.WriteFile(f, []byte(out), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	merged := filepath.Join(dir, "merged.json")
+	code, out, errOut := execMainForTest(t, append([]string{"report", "merge", "-o", merged}, files...)...)
+	if code != ExitOK {
+		t.Fatalf("merge: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "30 of 30 rooms succeeded") || !strings.Contains(out, "shards 0/2,1/2") {
+		t.Fatalf("merged text report:\n%s", out)
+	}
+	b, err := os.ReadFile(merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r load.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Calls.Planned != 30 || r.Signal.RelayMs.Count() != 30*22 || len(r.Shards) != 2 {
+		t.Fatalf("merged file: calls %+v relay samples %d shards %v", r.Calls, r.Signal.RelayMs.Count(), r.Shards)
+	}
+
+	// The same shard twice is refused (exit 2), as is a file that is not a report.
+	if code, _, _ := execMainForTest(t, "report", "merge", files[0], files[0]); code != ExitUsage {
+		t.Errorf("same shard twice: exit %d, want %d", code, ExitUsage)
+	}
+	junk := filepath.Join(dir, "junk.json")
+	_ = os.WriteFile(junk, []byte("not json"), 0o600)
+	if code, _, _ := execMainForTest(t, "report", "merge", junk); code != ExitUsage {
+		t.Errorf("junk: exit %d, want %d", code, ExitUsage)
+	}
+	if code, _, _ := execMainForTest(t, "report", "merge", filepath.Join(dir, "missing.json")); code != ExitCouldntRun {
+		t.Errorf("missing file: exit %d, want %d", code, ExitCouldntRun)
+	}
+	if code, _, _ := execMainForTest(t, "report", "merge"); code != ExitUsage {
+		t.Errorf("no files: exit %d, want %d", code, ExitUsage)
+	}
+}
