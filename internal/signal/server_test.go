@@ -470,6 +470,34 @@ func serverCases() []serverCase {
 			c.send(ok)
 			b.expectBytes(ok)
 		}},
+		{name: "oversized frame from a fast sender: no reset, the client sees 1009", run: func(t *testing.T, e *srvEnv) {
+			// protocol.md: closing with the rest of the frame unread resets the connection,
+			// and a client still writing never sees the close code. 8 MiB is more than the
+			// loopback socket buffers hold, so without draining the write below fails with
+			// "connection reset by peer". The client reads only after writing, like a
+			// single-threaded client would.
+			huge := bytes.Repeat([]byte("x"), 8<<20)
+			d := websocket.Dialer{HandshakeTimeout: waitFor}
+			for range 3 {
+				ws, _, err := d.Dial(e.url, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ws.Close()
+				_ = ws.SetWriteDeadline(time.Now().Add(waitFor))
+				if err := ws.WriteMessage(websocket.TextMessage, huge); err != nil {
+					t.Fatalf("writing the oversized frame: %v (the server did not drain it)", err)
+				}
+				_ = ws.SetReadDeadline(time.Now().Add(waitFor))
+				_, got, err := ws.ReadMessage()
+				if err != nil || !bytes.HasPrefix(got, []byte(`{"cmd":"error","code":1009,`)) {
+					t.Fatalf("got %s, %v; want the 1009 error reply", got, err)
+				}
+				if _, _, err := ws.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
+					t.Fatalf("got %v, want close 1009", err)
+				}
+			}
+		}},
 		{name: "uid spoofing is refused and not delivered", run: func(t *testing.T, e *srvEnv) {
 			a, b := e.call(t, `"r"`)
 			x, y := e.call(t, `"other"`)
