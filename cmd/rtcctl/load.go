@@ -169,9 +169,9 @@ func parseLoadFlags(c *cli.Context) (*loadOptions, error) {
 
 	th := load.Thresholds{
 		MinSuccessPct:   c.Float64("min-success"),
-		MaxP95ConnectMs: msOfDuration(c.Duration("max-p95-connect")),
+		MaxP95ConnectMs: loadMs(c.Duration("max-p95-connect")),
 		MinFPS:          c.Float64("min-fps"),
-		MaxP99MessageMs: msOfDuration(c.Duration("max-p99-message")),
+		MaxP99MessageMs: loadMs(c.Duration("max-p99-message")),
 	}
 	if th.MinSuccessPct <= 0 || th.MinSuccessPct > 100 {
 		return nil, usagef("--min-success must be in (0, 100]")
@@ -188,15 +188,15 @@ func parseLoadFlags(c *cli.Context) (*loadOptions, error) {
 	}
 	cfg.Thresholds = th
 
-	ice, err := iceServersFromFlags(c.StringSlice("ice-server"), c.String("ice-user"), c.String("ice-pass"))
+	ice, err := loadICEServers(c.StringSlice("ice-server"), c.String("ice-user"), c.String("ice-pass"))
 	if err != nil {
 		return nil, err
 	}
-	w, h, err := parseResolution(c.String("resolution"))
+	w, h, err := loadParseResolution(c.String("resolution"))
 	if err != nil {
 		return nil, err
 	}
-	kbps, err := parseKbps(c.String("bitrate"))
+	kbps, err := loadParseKbps(c.String("bitrate"))
 	if err != nil {
 		return nil, err
 	}
@@ -219,8 +219,8 @@ func parseLoadFlags(c *cli.Context) (*loadOptions, error) {
 	return o, nil
 }
 
-// iceServersFromFlags builds the ICE server list; TURN URLs get the user and password.
-func iceServersFromFlags(urls []string, user, pass string) ([]webrtc.ICEServer, error) {
+// loadICEServers builds the ICE server list; TURN URLs get the user and password.
+func loadICEServers(urls []string, user, pass string) ([]webrtc.ICEServer, error) {
 	var out []webrtc.ICEServer
 	turn := false
 	for _, u := range urls {
@@ -244,7 +244,7 @@ func iceServersFromFlags(urls []string, user, pass string) ([]webrtc.ICEServer, 
 	return out, nil
 }
 
-func parseResolution(s string) (int, int, error) {
+func loadParseResolution(s string) (int, int, error) {
 	ws, hs, ok := strings.Cut(strings.ToLower(s), "x")
 	w, err1 := strconv.Atoi(ws)
 	h, err2 := strconv.Atoi(hs)
@@ -254,8 +254,8 @@ func parseResolution(s string) (int, int, error) {
 	return w, h, nil
 }
 
-// parseKbps reads "500k", "1M", "1.5M" or a plain number of kbit/s.
-func parseKbps(s string) (int, error) {
+// loadParseKbps reads "500k", "1M", "1.5M" or a plain number of kbit/s.
+func loadParseKbps(s string) (int, error) {
 	v := strings.TrimSpace(strings.ToLower(s))
 	mult := 1.0
 	switch {
@@ -271,7 +271,7 @@ func parseKbps(s string) (int, error) {
 	return int(f * mult), nil
 }
 
-func msOfDuration(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func loadMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // runLoad starts the embedded server if asked, runs the load and renders the report.
 func runLoad(ctx context.Context, s *report.Streams, o *loadOptions) error {
@@ -428,9 +428,9 @@ func renderLoad(w io.Writer, color bool, r *load.Report) {
 		row("  answer", sg.AnswerMs, "ms")
 		row("  candidate", sg.CandidateMs, "ms")
 		row("leave -> peer-leave", sg.LeaveMs, "ms")
-		fmt.Fprintf(w, "\n  messages: %d sent, %d relayed (%d missing), %.0f msgs/s; %d websockets, %d dial failures, %.1f MB sent\n",
+		fmt.Fprintf(w, "\n  messages: %d sent, %d relayed (%d missing), %.0f msgs/s; %d websockets (%d open at once), %d dial failures, %.1f MB sent\n",
 			sg.MessagesSent, sg.MessagesRelayed, sg.MessagesSent-sg.MessagesRelayed, sg.MessagesPerSec,
-			sg.Conns, sg.DialFailures, float64(sg.BytesSent)/1e6)
+			sg.Conns, sg.PeakConns, sg.DialFailures, float64(sg.BytesSent)/1e6)
 	}
 	if m := r.Media; m != nil {
 		header("connect (from start)")

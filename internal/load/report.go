@@ -85,6 +85,9 @@ type SignalStats struct {
 	// Conns is the number of websockets opened; DialFailures how many could not be.
 	Conns        int `json:"conns"`
 	DialFailures int `json:"dial_failures"`
+	// PeakConns is the most websockets open at once (summed over shards, which run
+	// concurrently).
+	PeakConns int `json:"peak_conns"`
 	// MessagesSent counts relayable messages sent (offer, answer, candidate);
 	// MessagesRelayed how many of them reached the other peer.
 	MessagesSent    int `json:"messages_sent"`
@@ -115,6 +118,7 @@ func newSignalStats() *SignalStats {
 func (s *SignalStats) merge(o *SignalStats) {
 	s.Conns += o.Conns
 	s.DialFailures += o.DialFailures
+	s.PeakConns += o.PeakConns
 	s.MessagesSent += o.MessagesSent
 	s.MessagesRelayed += o.MessagesRelayed
 	s.BytesSent += o.BytesSent

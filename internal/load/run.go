@@ -251,6 +251,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	close(progDone)
 	progWG.Wait()
 
+	if sig != nil {
+		rep.Signal.PeakConns = int(sig.peak.Load())
+	}
 	rep.Tester = tst.stop()
 	rep.Tester.StartLagMs = startLag
 	rep.ElapsedMs = ms(time.Since(start))

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -36,6 +37,8 @@ type signalEnv struct {
 	cfg           Config
 	dialer        *websocket.Dialer
 	offer, answer string // msg strings
+	// open and peak count websockets open now and at most, over every room.
+	open, peak atomic.Int64
 }
 
 func newSignalEnv(cfg Config) (*signalEnv, error) {
@@ -83,6 +86,7 @@ type wsConn struct {
 	done  chan struct{}
 	wg    sync.WaitGroup
 	bytes int64
+	env   *signalEnv
 }
 
 func (e *signalEnv) dial(ctx context.Context) (*wsConn, error) {
@@ -97,7 +101,10 @@ func (e *signalEnv) dial(ctx context.Context) (*wsConn, error) {
 		return nil, err
 	}
 	c.SetReadLimit(wsReadLimit)
-	w := &wsConn{c: c, in: make(chan frame, wsInbox), done: make(chan struct{})}
+	n := e.open.Add(1)
+	for p := e.peak.Load(); n > p && !e.peak.CompareAndSwap(p, n); p = e.peak.Load() {
+	}
+	w := &wsConn{c: c, in: make(chan frame, wsInbox), done: make(chan struct{}), env: e}
 	w.wg.Add(1)
 	go w.read()
 	return w, nil
@@ -147,6 +154,7 @@ func (w *wsConn) close() {
 	close(w.done)
 	_ = w.c.Close()
 	w.wg.Wait()
+	w.env.open.Add(-1)
 }
 
 // side is one of the two members during the exchange.
