@@ -52,6 +52,9 @@ type Config struct {
 	// base64(HMAC-SHA1(Secret, username)) are accepted until their expiry. May be combined
 	// with Users. At least one of Users and Secret must be set.
 	Secret string
+	// LoopbackPeers decides whether clients may relay to loopback peers; the zero value
+	// allows them only when ListenIP is loopback.
+	LoopbackPeers LoopbackPolicy
 	// MinRelayPort and MaxRelayPort restrict relayed ports; both 0 means any port.
 	MinRelayPort, MaxRelayPort int
 	// Logf receives one line per event (allocations, auth failures); nil discards them.
@@ -77,6 +80,8 @@ type Stats struct {
 	Permissions uint64 `json:"permissions"`
 	// Channels counts channel bindings created.
 	Channels uint64 `json:"channels"`
+	// PeersDenied counts permissions refused by the peer policy (loopback, link-local...).
+	PeersDenied uint64 `json:"peers_denied"`
 }
 
 // Server is a running TURN server. Close stops it.
@@ -89,7 +94,7 @@ type Server struct {
 	closed sync.Once
 	cerr   error
 
-	allocTotal, authOK, authFail, expired, perms, chans atomic.Uint64
+	allocTotal, authOK, authFail, expired, perms, chans, peersDenied atomic.Uint64
 }
 
 // Start opens the UDP and TCP sockets and starts serving. It returns once both listen.
@@ -127,6 +132,9 @@ func Start(cfg Config) (*Server, error) {
 		cfg.MaxRelayPort > 65535 || cfg.MinRelayPort > cfg.MaxRelayPort {
 		return nil, fmt.Errorf("%w: relay port range %d-%d", ErrConfig, cfg.MinRelayPort, cfg.MaxRelayPort)
 	}
+	if cfg.LoopbackPeers < LoopbackAuto || cfg.LoopbackPeers > LoopbackDeny {
+		return nil, fmt.Errorf("%w: unknown loopback peer policy %d", ErrConfig, cfg.LoopbackPeers)
+	}
 	if len(cfg.Users) == 0 && cfg.Secret == "" {
 		return nil, fmt.Errorf("%w: no static users and no REST secret: nobody could authenticate", ErrConfig)
 	}
@@ -156,10 +164,12 @@ func Start(cfg Config) (*Server, error) {
 		PacketConnConfigs: []turn.PacketConnConfig{{
 			PacketConn:            udp,
 			RelayAddressGenerator: relayGen(relayIP, relayBind, cfg),
+			PermissionHandler:     s.permit,
 		}},
 		ListenerConfigs: []turn.ListenerConfig{{
 			Listener:              s.tcp,
 			RelayAddressGenerator: relayGen(relayIP, relayBind, cfg),
+			PermissionHandler:     s.permit,
 		}},
 	})
 	if err != nil {
@@ -298,6 +308,7 @@ func (s *Server) Stats() Stats {
 		Expired:          s.expired.Load(),
 		Permissions:      s.perms.Load(),
 		Channels:         s.chans.Load(),
+		PeersDenied:      s.peersDenied.Load(),
 	}
 }
 
