@@ -19,9 +19,12 @@ import (
 )
 
 // dial connects to url with fast test timeouts and closes the client at cleanup.
-func dial(t *testing.T, url string, mod ...func(*signal.ClientConfig)) *signal.Client {
+func dial(t testing.TB, url string, mod ...func(*signal.ClientConfig)) *signal.Client {
 	t.Helper()
-	cfg := signal.ClientConfig{URL: url, DialTimeout: 3 * time.Second, Logf: t.Logf}
+	cfg := signal.ClientConfig{URL: url, DialTimeout: 3 * time.Second}
+	if _, ok := t.(*testing.T); ok {
+		cfg.Logf = t.Logf
+	}
 	for _, m := range mod {
 		m(&cfg)
 	}
@@ -35,7 +38,7 @@ func dial(t *testing.T, url string, mod ...func(*signal.ClientConfig)) *signal.C
 	return c
 }
 
-func wait(t *testing.T, c *signal.Client, cmds ...string) signal.Message {
+func wait(t testing.TB, c *signal.Client, cmds ...string) signal.Message {
 	t.Helper()
 	m, err := c.WaitFor(context.Background(), 3*time.Second, cmds...)
 	if err != nil {
@@ -45,7 +48,7 @@ func wait(t *testing.T, c *signal.Client, cmds ...string) signal.Message {
 }
 
 // expectSilence asserts that WaitFor returns ErrNoReply.
-func expectSilence(t *testing.T, c *signal.Client, d time.Duration) {
+func expectSilence(t testing.TB, c *signal.Client, d time.Duration) {
 	t.Helper()
 	m, err := c.WaitFor(context.Background(), d, signal.CmdRespJoin, signal.CmdNewPeer, signal.CmdPeerLeave,
 		signal.CmdOffer, signal.CmdAnswer, signal.CmdCandidate)
