@@ -76,6 +76,7 @@ func newServeCommand(s *report.Streams, runF func(context.Context, *report.Strea
 			&cli.StringFlag{Name: "turn-relay-ports", Usage: "relay port range `MIN-MAX` (default: any)"},
 			&cli.GenericFlag{Name: "turn-user", Value: users, Usage: "static TURN user `NAME:PASS` (repeatable)"},
 			&cli.StringFlag{Name: "turn-secret", EnvVars: []string{"RTCCTL_TURN_SECRET"}, Usage: "TURN REST shared `SECRET` (coturn use-auth-secret; prefer the env var: flags show in ps)"},
+			&cli.StringFlag{Name: "turn-loopback-peers", Value: "auto", Usage: "relay to the TURN host's loopback: `auto` (only when TURN listens on loopback), allow, deny"},
 			&cli.StringFlag{Name: "turn-realm", Value: turnserver.DefaultRealm, Usage: "TURN `REALM`"},
 			&cli.DurationFlag{Name: "ice-ttl", Value: serve.DefaultICECredTTL, Usage: "lifetime of the TURN credentials /config hands out"},
 			&cli.StringFlag{Name: "max-message", Value: "64KiB", Usage: "largest signaling frame (`SIZE`: 65536, 64KiB, 2MiB)"},
@@ -165,7 +166,7 @@ func parseServeFlags(c *cli.Context, users, origins []string) (*serveOptions, er
 	}
 	cfg.Signal = sig
 
-	for _, name := range []string{"turn-user", "turn-relay-ip", "turn-public-host", "turn-relay-ports"} {
+	for _, name := range []string{"turn-user", "turn-relay-ip", "turn-public-host", "turn-relay-ports", "turn-loopback-peers"} {
 		if c.IsSet(name) && !cfg.TURN {
 			return nil, usagef("--%s needs --turn", name)
 		}
@@ -210,6 +211,16 @@ func parseTURNFlags(c *cli.Context, users []string) (turnserver.Config, error) {
 			return tc, usagef("--turn-relay-ports %q: want MIN-MAX, e.g. 49160-49200", r)
 		}
 		tc.MinRelayPort, tc.MaxRelayPort = minP, maxP
+	}
+	switch lp := c.String("turn-loopback-peers"); lp {
+	case "auto":
+		tc.LoopbackPeers = turnserver.LoopbackAuto
+	case "allow":
+		tc.LoopbackPeers = turnserver.LoopbackAllow
+	case "deny":
+		tc.LoopbackPeers = turnserver.LoopbackDeny
+	default:
+		return tc, usagef("--turn-loopback-peers %q: want auto, allow or deny", lp)
 	}
 	if len(users) > 0 {
 		tc.Users = map[string]string{}

@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/rtcctl/rtcctl/internal/report"
+	"github.com/rtcctl/rtcctl/internal/turnserver"
 )
 
 // parseServe runs `rtcctl serve ARGS` with a run func that only records the options.
@@ -56,7 +57,7 @@ func TestServeFlagDefaults(t *testing.T) {
 
 func TestServeFlagsTURN(t *testing.T) {
 	code, o, errOut := parseServe(t, "--turn", "--turn-listen", "127.0.0.1:3479", "--turn-user", "demo:pa:ss",
-		"--turn-user", "other:a,b", "--turn-secret", "s3", "--turn-realm", "course", "--turn-relay-ports", "49160-49200",
+		"--turn-user", "other:a,b", "--turn-secret", "s3", "--turn-realm", "course", "--turn-relay-ports", "49160-49200", "--turn-loopback-peers", "deny",
 		"--max-message", "2MiB", "--ping-interval", "0", "--idle-timeout", "45s", "--max-conns", "0", "--rate", "7.5",
 		"--allowed-origin", "https://a.example", "--allowed-origin", "https://b.example")
 	if code != ExitOK {
@@ -65,7 +66,7 @@ func TestServeFlagsTURN(t *testing.T) {
 	c := o.Config
 	tc := c.TURNConfig
 	if !c.TURN || tc.ListenIP != "127.0.0.1" || tc.Port != 3479 || tc.Realm != "course" || tc.Secret != "s3" ||
-		tc.MinRelayPort != 49160 || tc.MaxRelayPort != 49200 {
+		tc.MinRelayPort != 49160 || tc.MaxRelayPort != 49200 || tc.LoopbackPeers != turnserver.LoopbackDeny {
 		t.Fatalf("turn config %+v", tc)
 	}
 	if len(tc.Users) != 2 || tc.Users["demo"] != "pa:ss" || tc.Users["other"] != "a,b" {
@@ -106,6 +107,7 @@ func TestServeUsageErrors(t *testing.T) {
 		{"bad relay ip", []string{"--turn", "--turn-relay-ip", "0.0.0.0"}, "concrete"},
 		{"inverted relay ports", []string{"--turn", "--turn-relay-ports", "50000-49000"}, "MIN-MAX"},
 		{"negative rate", []string{"--rate", "-1"}, "negative"},
+		{"bad loopback policy", []string{"--turn", "--turn-loopback-peers", "maybe"}, "auto, allow or deny"},
 		{"unknown flag", []string{"--nope"}, "nope"},
 		{"stray argument", []string{"extra"}, "no arguments"},
 	}
