@@ -342,7 +342,8 @@ func (s *sharedEncoder) run() {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // Release gives the reference back. The last Release stops the encoder
-// goroutine and frees the codec before it returns. Calling Release twice on
+// goroutine and frees the codec before it returns (waiting at most 5 s for
+// a frame in progress). Calling Release twice on
 // one Encoder is a no-op.
 func (e *Encoder) Release() {
 	if e == nil || !e.released.CompareAndSwap(false, true) {
@@ -358,9 +359,18 @@ func (e *Encoder) Release() {
 	registry.mu.Unlock()
 	if last {
 		close(s.done)
-		<-s.stopped
+		// The goroutine finishes the frame in hand (one encode and one
+		// WriteSample per track) and frees the codec on its way out.
+		select {
+		case <-s.stopped:
+		case <-time.After(releaseWait):
+			s.logf("media: %s: encoder still busy %v after Release; it stops after the current frame", s.key, releaseWait)
+		}
 	}
 }
+
+// releaseWait bounds how long Release waits for the encoder goroutine.
+const releaseWait = 5 * time.Second
 
 // Codec is the RTP codec capability to create tracks with.
 func (e *Encoder) Codec() webrtc.RTPCodecCapability { return e.s.codecCap }
