@@ -29,6 +29,9 @@ const (
 	closeWait = time.Second
 	// serverPingReplyGap rate-limits replies to server-sent {"cmd":"ping"}.
 	serverPingReplyGap = 500 * time.Millisecond
+	// pingReplyWindow: a "ping" arriving this soon after one we sent is taken as its reply,
+	// not as the server's own keepalive (which we would answer).
+	pingReplyWindow = time.Second
 	// maxQueued bounds the events buffered for a consumer that does not read Events.
 	maxQueued = 1 << 16
 )
@@ -165,8 +168,8 @@ type Client struct {
 	err     error
 	info    CloseInfo
 
-	appPingOutstanding atomic.Bool
-	lastPingReply      time.Time // only touched by the reader
+	lastOwnPing   atomic.Int64 // UnixNano of our last {"cmd":"ping"}, 0 once answered
+	lastPingReply time.Time    // only touched by the reader
 
 	received, undecodable, binary, oversized, dropped atomic.Int64
 	sent, pings, pongs, appPings, appReplies          atomic.Int64
@@ -423,19 +426,19 @@ func (c *Client) handleFrame(raw []byte) {
 	switch m.Cmd {
 	case CmdPong:
 		c.appReplies.Add(1)
-		c.appPingOutstanding.Store(false)
+		c.lastOwnPing.Store(0)
 		return
 	case CmdPing:
 		c.appReplies.Add(1)
-		if c.appPingOutstanding.Swap(false) {
-			return // the reply to our keepalive
+		if sent := c.lastOwnPing.Swap(0); sent != 0 && now.Sub(time.Unix(0, sent)) < pingReplyWindow {
+			return // the reply to our ping
 		}
 		// The server pings us: answer the way the Android-lineage variant expects (a
-		// "ping" back), rate-limited, and mark it outstanding so that a server echoing
-		// pings cannot start an endless exchange.
+		// "ping" back), rate-limited. Our answer counts as our ping, so a server that
+		// echoes every ping cannot start an endless exchange.
 		if now.Sub(c.lastPingReply) >= serverPingReplyGap {
 			c.lastPingReply = now
-			c.appPingOutstanding.Store(true)
+			c.lastOwnPing.Store(now.UnixNano())
 			if err := c.SendRaw([]byte(`{"cmd":"ping"}`)); err != nil {
 				c.cfg.Logf("signal: answering a server ping: %v", err)
 			}
@@ -567,7 +570,7 @@ func (c *Client) keepLoop() {
 			}
 			c.pings.Add(1)
 		case <-appC:
-			c.appPingOutstanding.Store(true)
+			c.lastOwnPing.Store(time.Now().UnixNano())
 			if err := c.SendRaw([]byte(`{"cmd":"ping"}`)); err != nil {
 				c.cfg.Logf("signal: keepalive: %v", err)
 				continue

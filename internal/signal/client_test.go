@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -462,7 +463,17 @@ func TestClientAnswersServerPing(t *testing.T) {
 	t.Parallel()
 	got := make(chan string, 10)
 	url := startWS(t, func(ws *websocket.Conn) {
-		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"cmd":"ping"}`))
+		var wmu sync.Mutex
+		write := func(b []byte) {
+			wmu.Lock()
+			defer wmu.Unlock()
+			_ = ws.WriteMessage(websocket.TextMessage, b)
+		}
+		write([]byte(`{"cmd":"ping"}`))
+		later := time.AfterFunc(1200*time.Millisecond, func() { // the server's next keepalive, after the reply window
+			write([]byte(`{"cmd":"ping"}`))
+		})
+		defer later.Stop()
 		for {
 			_, b, err := ws.ReadMessage()
 			if err != nil {
@@ -470,17 +481,25 @@ func TestClientAnswersServerPing(t *testing.T) {
 			}
 			got <- string(b)
 			// Echo it back, like a server that answers every ping: must not loop.
-			_ = ws.WriteMessage(websocket.TextMessage, b)
+			write(b)
 		}
 	})
 	c := dial(t, url)
-	select {
-	case f := <-got:
-		if f != `{"cmd":"ping"}` {
-			t.Fatalf("client answered %s, want {\"cmd\":\"ping\"}", f)
+	for i := 1; i <= 2; i++ {
+		select {
+		case f := <-got:
+			if f != `{"cmd":"ping"}` {
+				t.Fatalf("client answered %s, want {\"cmd\":\"ping\"}", f)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatalf("client did not answer the server's ping #%d", i)
 		}
-	case <-time.After(3 * time.Second):
-		t.Fatal("client did not answer the server's ping")
+		if i == 1 {
+			time.Sleep(300 * time.Millisecond)
+			if n := len(got); n != 0 {
+				t.Fatalf("client sent %d more frames after the echo: ping loop", n)
+			}
+		}
 	}
 	time.Sleep(300 * time.Millisecond)
 	if n := len(got); n != 0 {
