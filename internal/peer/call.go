@@ -553,6 +553,9 @@ func (c *call) finalize() {
 		}
 		c.markMediaTimes(t)
 		t.fill()
+		if kind == "video" && c.s.cfg.KeepFrame {
+			c.res.LastFrame = t.an.lastFrame()
+		}
 	}
 	fillFeedbackStats(c.rx, stats)
 	c.res.Verdict = Diagnose(c.evidenceLocked())

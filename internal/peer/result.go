@@ -1,6 +1,9 @@
 package peer
 
-import "time"
+import (
+	"image"
+	"time"
+)
 
 // Result is what Run returns: one session in a room and every call it took part in.
 type Result struct {
@@ -195,6 +198,8 @@ type CallResult struct {
 	Tx          []*TrackTx          `json:"tx"`
 	// Verdict is the receive direction: remote -> this peer.
 	Verdict Verdict `json:"verdict"`
+	// LastFrame is the last decoded video frame (Config.KeepFrame), for snapshots.
+	LastFrame image.Image `json:"-"`
 	// EndReason says why the call ended: "peer-leave", "done", "timeout", "ice-failed",
 	// "signal-closed", "canceled".
 	EndReason string `json:"end_reason,omitempty"`

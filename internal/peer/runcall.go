@@ -330,7 +330,11 @@ func direction(name string, from, to *Result, rx *session, bothJoined time.Time,
 func checks(name string, c *CallResult, d *Direction, th Thresholds, rxCfg Config) []Check {
 	var out []Check
 	connected := c.Timeline.DTLSConnected != nil
-	out = append(out, Check{Name: name + " connected", Passed: connected, Measured: orDash(c.PCState),
+	measured := orDash(c.PCState)
+	if connected {
+		measured = fmt.Sprintf("connected at %.0f ms", *c.Timeline.DTLSConnected)
+	}
+	out = append(out, Check{Name: name + " connected", Passed: connected, Measured: measured,
 		Threshold: "connected", Detail: ifFalse(connected, c.Verdict.Finding)})
 	out = append(out, Check{Name: name + " media", Passed: c.Verdict.OK, Measured: c.Verdict.Code,
 		Threshold: "ok", Detail: c.Verdict.Finding + fixSuffix(c.Verdict.Fix)})
