@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -172,3 +173,5 @@ func TestSTUNSilentServer(t *testing.T) {
 		t.Errorf("took %s", el)
 	}
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,699 @@
+package probe
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Deadlines of the signaling probe. The idle test adds SignalOptions.Idle on top.
+// TestSignalDeadlinesConsistent checks the stages fit SignalReportTimeout.
+const (
+	// SignalReportTimeout bounds the probe without the idle test.
+	SignalReportTimeout = 20 * time.Second
+	// SignalDNSTimeout bounds the name lookup.
+	SignalDNSTimeout = 2 * time.Second
+	// SignalConnectTimeout bounds the TCP connect.
+	SignalConnectTimeout = 3 * time.Second
+	// SignalTLSTimeout bounds the TLS handshake.
+	SignalTLSTimeout = 3 * time.Second
+	// SignalUpgradeTimeout bounds the HTTP upgrade to WebSocket.
+	SignalUpgradeTimeout = 3 * time.Second
+	// SignalJoinTimeout bounds the join round trip with two sockets (their dials included).
+	SignalJoinTimeout = 5 * time.Second
+	// SignalIdleGrace is added to the idle duration to notice the end of the test.
+	SignalIdleGrace = 2 * time.Second
+	// DefaultKeepaliveInterval is the ping interval of the idle test's keepalive, the
+	// course clients' 5 s.
+	DefaultKeepaliveInterval = 5 * time.Second
+)
+
+// SignalOptions configure a signaling probe. Zero values say what they mean.
+type SignalOptions struct {
+	// URL is the websocket URL: ws://HOST:PORT/PATH or wss://....
+	URL string
+	// TLS says which certificates to trust for wss://.
+	TLS TLSOptions
+	// Room is the room to join; empty means a random "rtcctl-probe-..." room.
+	Room string
+	// Idle, when > 0, keeps one socket idle this long to see whether a proxy cuts it.
+	Idle time.Duration
+	// Keepalive sends WebSocket pings every KeepaliveInterval during the idle test.
+	Keepalive bool
+	// KeepaliveInterval is DefaultKeepaliveInterval when zero.
+	KeepaliveInterval time.Duration
+	// PageURL is the URL of the page that will open this websocket (for the mixed-content
+	// check); empty means unknown.
+	PageURL string
+	// Origin is sent in the upgrade request; empty means the URL's own origin
+	// (https://HOST for wss, http://HOST for ws).
+	Origin string
+	// Timeout bounds the probe without the idle test (SignalReportTimeout when zero).
+	Timeout time.Duration
+	// Logf receives debug lines (nil discards them).
+	Logf func(format string, args ...any)
+}
+
+// SignalReport is the result of a signaling probe.
+type SignalReport struct {
+	Started time.Time `json:"started"`
+	Elapsed Millis    `json:"elapsed_ms"`
+	URL     string    `json:"url"`
+	// Addresses are what the host name resolved to; Address the one used.
+	Addresses []string `json:"addresses,omitempty"`
+	Address   string   `json:"address,omitempty"`
+	// Outcome classifies reachability: "ok", "bad-url", "dns-failed", "refused", "timeout",
+	// "tls-failed", "upgrade-failed", "join-failed".
+	Outcome string `json:"outcome"`
+	// TLS is the handshake of a wss:// URL.
+	TLS *TLSInfo `json:"tls,omitempty"`
+	// Upgrade is the HTTP upgrade exchange.
+	Upgrade *Upgrade `json:"upgrade,omitempty"`
+	// Join is the two-socket join round trip.
+	Join *JoinResult `json:"join,omitempty"`
+	// Idle is the idle-survival test (nil when not run).
+	Idle *IdleResult `json:"idle,omitempty"`
+	// Checks are the pass/fail rows in stage order.
+	Checks   []Check  `json:"checks"`
+	Warnings []string `json:"warnings,omitempty"`
+	OK       bool     `json:"ok"`
+}
+
+// Upgrade is the answer to the websocket upgrade request.
+type Upgrade struct {
+	// Status is the HTTP status (101 on success).
+	Status int `json:"status"`
+	// Server is the Server header (e.g. "nginx/1.22.1").
+	Server string `json:"server,omitempty"`
+	// Body is the start of a non-101 response body.
+	Body string `json:"body,omitempty"`
+	RTT  Millis `json:"rtt_ms"`
+}
+
+// JoinResult is the join round trip in a fresh room with two sockets.
+type JoinResult struct {
+	Room string `json:"room"`
+	// RTT is from the second join to both notifications (resp-join and new-peer).
+	RTT Millis `json:"rtt_ms"`
+	// RespJoin and NewPeer say whether each notification arrived.
+	RespJoin bool `json:"resp_join"`
+	NewPeer  bool `json:"new_peer"`
+	// Unexpected lists other commands the server sent (e.g. "full", "error").
+	Unexpected []string `json:"unexpected,omitempty"`
+}
+
+// IdleResult is the idle-survival test.
+type IdleResult struct {
+	Duration  Millis `json:"duration_ms"`
+	Keepalive bool   `json:"keepalive"`
+	// Survived is true when the socket was still open after Duration.
+	Survived bool `json:"survived"`
+	// CutAfter is when the connection was closed, from the start of the idle period.
+	CutAfter Millis `json:"cut_after_ms,omitempty"`
+	// CloseCode is the websocket close code seen (1006: closed without a close frame).
+	CloseCode int `json:"close_code,omitempty"`
+	// Pongs counts keepalive pongs received.
+	Pongs int `json:"pongs,omitempty"`
+}
+
+// Signal probes a signaling websocket: DNS, TCP, TLS, the upgrade, a join round trip in a
+// fresh room, and optionally whether an idle connection survives. It never returns nil.
+func Signal(ctx context.Context, opts SignalOptions) *SignalReport {
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = SignalReportTimeout
+	}
+	if opts.Idle > 0 {
+		timeout += opts.Idle + SignalIdleGrace
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if opts.KeepaliveInterval <= 0 {
+		opts.KeepaliveInterval = DefaultKeepaliveInterval
+	}
+	rep := &SignalReport{Started: time.Now(), URL: opts.URL}
+	r := &signalRun{opts: opts, rep: rep}
+	r.run(ctx)
+	rep.OK = allOK(rep.Checks)
+	if rep.Outcome == "" {
+		rep.Outcome = "ok"
+	}
+	rep.Elapsed = Millis(time.Since(rep.Started))
+	return rep
+}
+
+type signalRun struct {
+	opts SignalOptions
+	rep  *SignalReport
+	u    *url.URL
+	ip   net.IP
+}
+
+func (r *signalRun) check(c Check) { r.rep.Checks = append(r.rep.Checks, c) }
+func (r *signalRun) warn(f string, a ...any) {
+	r.rep.Warnings = append(r.rep.Warnings, fmt.Sprintf(f, a...))
+}
+
+// ParseSignalURL checks a signaling URL: ws:// or wss:// with a host.
+func ParseSignalURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %w", ErrBadURL, raw, err)
+	}
+	switch u.Scheme {
+	case "ws", "wss":
+	case "http", "https":
+		return nil, fmt.Errorf("%w: %q: a websocket URL starts with ws:// or wss:// (not %s://)", ErrBadURL, raw, u.Scheme)
+	default:
+		return nil, fmt.Errorf("%w: %q: scheme must be ws or wss", ErrBadURL, raw)
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("%w: %q: no host", ErrBadURL, raw)
+	}
+	return u, nil
+}
+
+func (r *signalRun) port() string {
+	if p := r.u.Port(); p != "" {
+		return p
+	}
+	if r.u.Scheme == "wss" {
+		return "443"
+	}
+	return "80"
+}
+
+func (r *signalRun) run(ctx context.Context) {
+	u, err := ParseSignalURL(r.opts.URL)
+	if err != nil {
+		r.rep.Outcome = "bad-url"
+		r.check(Check{Name: "url", Detail: err.Error(), Fix: "write ws://HOST:PORT/ws or wss://HOST:PORT/ws"})
+		return
+	}
+	r.u = u
+	r.urlWarnings()
+
+	// DNS
+	start := time.Now()
+	dctx, cancel := context.WithTimeout(ctx, SignalDNSTimeout)
+	ips, err := lookup(dctx, u.Hostname())
+	cancel()
+	if err != nil {
+		r.rep.Outcome = "dns-failed"
+		r.check(Check{Name: "dns", Elapsed: Millis(time.Since(start)), Detail: fmt.Sprintf("cannot resolve %s: %v", u.Hostname(), err),
+			Fix: "check the host name and this machine's DNS (`getent hosts " + u.Hostname() + "`)"})
+		return
+	}
+	for _, ip := range ips {
+		r.rep.Addresses = append(r.rep.Addresses, ip.String())
+	}
+	r.ip = ips[0]
+	r.rep.Address = net.JoinHostPort(r.ip.String(), r.port())
+	r.check(Check{Name: "dns", OK: true, Elapsed: Millis(time.Since(start)), Detail: u.Hostname() + " -> " + strings.Join(r.rep.Addresses, ", ")})
+
+	conn, ok := r.connectStages(ctx)
+	if !ok {
+		return
+	}
+	ws, ok := r.upgrade(ctx, conn)
+	if !ok {
+		return
+	}
+	r.join(ctx, ws)
+	if r.opts.Idle > 0 {
+		r.idle(ctx)
+	}
+}
+
+func (r *signalRun) urlWarnings() {
+	host := r.u.Hostname()
+	loop := host == "localhost" || (net.ParseIP(host) != nil && net.ParseIP(host).IsLoopback())
+	page := strings.ToLower(r.opts.PageURL)
+	switch {
+	case r.u.Scheme == "ws" && strings.HasPrefix(page, "https://"):
+		r.check(Check{Name: "mixed-content", Detail: "the page is https but the websocket is ws://: browsers block this (mixed content)",
+			Fix: "serve the websocket over TLS (wss://, e.g. nginx with ssl proxying /ws) and use that URL in the page"})
+	case r.u.Scheme == "ws" && !loop:
+		r.warn("ws:// is unencrypted: a page served over https cannot open it (browsers block mixed content), and getUserMedia needs https off localhost; use wss://")
+	}
+	if r.u.Path == "" || r.u.Path == "/" {
+		r.warn("the URL has no path: the course nginx config proxies only /ws (the Node server itself accepts any path)")
+	}
+}
+
+func lookup(ctx context.Context, host string) ([]net.IP, error) {
+	if ip := net.ParseIP(host); ip != nil {
+		return []net.IP{ip}, nil
+	}
+	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	var v4, v6 []net.IP
+	for _, a := range addrs {
+		if a.IP.To4() != nil {
+			v4 = append(v4, a.IP)
+		} else {
+			v6 = append(v6, a.IP)
+		}
+	}
+	out := append(v4, v6...)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no addresses", ErrProtocol)
+	}
+	return out, nil
+}
+
+// connectStages does TCP and TLS with a check row each.
+func (r *signalRun) connectStages(ctx context.Context) (net.Conn, bool) {
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, SignalConnectTimeout)
+	var d net.Dialer
+	conn, err := d.DialContext(cctx, "tcp", r.rep.Address)
+	cancel()
+	if err != nil {
+		err = classifyNetErr(err)
+		c := Check{Name: "connect", Elapsed: Millis(time.Since(start))}
+		switch {
+		case errors.Is(err, ErrRefused):
+			r.rep.Outcome = "refused"
+			c.Detail = "TCP connection to " + r.rep.Address + " refused: nothing listens there"
+			c.Fix = "start the signaling server / nginx, or fix the port (the course uses 8098 for wss via nginx, 8099 for the Node server)"
+		case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+			r.rep.Outcome = "timeout"
+			c.Detail = fmt.Sprintf("TCP connect to %s timed out after %s", r.rep.Address, roundDur(time.Since(start)))
+			c.Fix = "a firewall or cloud security group drops the port: open it"
+		default:
+			r.rep.Outcome = "refused"
+			c.Detail = "cannot connect: " + err.Error()
+		}
+		r.check(c)
+		return nil, false
+	}
+	r.check(Check{Name: "connect", OK: true, Elapsed: Millis(time.Since(start)), Detail: "TCP connected to " + r.rep.Address})
+	if r.u.Scheme != "wss" {
+		return conn, true
+	}
+	tstart := time.Now()
+	tctx, tcancel := context.WithTimeout(ctx, SignalTLSTimeout)
+	tc, info, err := tlsHandshake(tctx, conn, r.u.Hostname(), r.opts.TLS, []string{"http/1.1"})
+	tcancel()
+	r.rep.TLS = info
+	c := Check{Name: "tls", Elapsed: Millis(time.Since(tstart))}
+	if err != nil {
+		_ = conn.Close()
+		r.rep.Outcome = "tls-failed"
+		c.Detail = "TLS handshake failed: " + info.Error
+		c.Fix = tlsFix(info, "--ca-file")
+		r.check(c)
+		return nil, false
+	}
+	c.OK = info.Verified
+	c.Detail = fmt.Sprintf("%s, certificate %s", info.Version, leafSummary(info))
+	if !info.Verified {
+		c.Detail += ": " + info.Problem
+		c.Fix = tlsFix(info, "--ca-file")
+		if r.opts.TLS.Insecure {
+			c.OK = true
+			c.Detail += " (accepted: --insecure)"
+			c.Fix = ""
+			r.warn("TLS certificate not verified (%s): browsers will refuse wss:// to this server", info.Problem)
+		}
+	}
+	r.check(c)
+	return tc, true
+}
+
+// dialer returns a gorilla dialer that uses conn for its first dial (the probe did TCP and
+// TLS itself), or dials fresh connections the same way when conn is nil.
+func (r *signalRun) dialer(conn net.Conn) *websocket.Dialer {
+	var once sync.Once
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var c net.Conn
+		once.Do(func() { c, conn = conn, nil })
+		if c != nil {
+			return c, nil
+		}
+		var d net.Dialer
+		nc, err := d.DialContext(ctx, "tcp", r.rep.Address)
+		if err != nil {
+			return nil, err
+		}
+		if r.u.Scheme != "wss" {
+			return nc, nil
+		}
+		opts := r.opts.TLS
+		if r.rep.TLS != nil && !r.rep.TLS.Verified {
+			opts.Insecure = true // already reported; go on to test the rest
+		}
+		tc, info, err := tlsHandshake(ctx, nc, r.u.Hostname(), opts, []string{"http/1.1"})
+		if err != nil {
+			_ = nc.Close()
+			return nil, err
+		}
+		if !info.Verified && !opts.Insecure {
+			_ = tc.Close()
+			return nil, errors.New(info.Error)
+		}
+		return tc, nil
+	}
+	return &websocket.Dialer{
+		NetDialContext: dial, NetDialTLSContext: dial,
+		HandshakeTimeout: SignalUpgradeTimeout,
+	}
+}
+
+func (r *signalRun) header() http.Header {
+	h := http.Header{}
+	origin := r.opts.Origin
+	if origin == "" {
+		scheme := "http"
+		if r.u.Scheme == "wss" {
+			scheme = "https"
+		}
+		origin = scheme + "://" + r.u.Host
+	}
+	h.Set("Origin", origin)
+	return h
+}
+
+// upgrade performs the HTTP upgrade on conn and explains a refusal.
+func (r *signalRun) upgrade(ctx context.Context, conn net.Conn) (*wsPeer, bool) {
+	start := time.Now()
+	uctx, cancel := context.WithTimeout(ctx, SignalUpgradeTimeout)
+	defer cancel()
+	ws, resp, err := r.dialer(conn).DialContext(uctx, r.u.String(), r.header())
+	up := &Upgrade{RTT: Millis(time.Since(start))}
+	r.rep.Upgrade = up
+	c := Check{Name: "upgrade", Elapsed: Millis(time.Since(start))}
+	if resp != nil {
+		up.Status = resp.StatusCode
+		up.Server = resp.Header.Get("Server")
+		if resp.Body != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+			up.Body = strings.TrimSpace(string(b))
+		}
+	}
+	if err != nil {
+		if conn != nil {
+			_ = conn.Close()
+		}
+		r.rep.Outcome = "upgrade-failed"
+		c.Detail, c.Fix = upgradeMeaning(up, r.u.Path, err)
+		r.check(c)
+		return nil, false
+	}
+	c.OK = true
+	c.Detail = fmt.Sprintf("101 Switching Protocols in %s", up.RTT)
+	if up.Server != "" {
+		c.Detail += " (server: " + up.Server + ")"
+	}
+	r.check(c)
+	return newWSPeer(ws), true
+}
+
+func upgradeMeaning(up *Upgrade, path string, err error) (detail, fix string) {
+	via := ""
+	if up.Server != "" {
+		via = " from " + up.Server
+	}
+	switch up.Status {
+	case 0:
+		return "no HTTP answer to the upgrade: " + err.Error(), "the port does not speak HTTP (or TLS/plain is mixed up: ws:// vs wss://)"
+	case http.StatusOK:
+		return fmt.Sprintf("200 OK%s: an ordinary web page or API answered, not a websocket endpoint", via),
+			"point the URL at the websocket location (the course uses /ws behind nginx); if this is nginx, its location for " + path + " serves files instead of proxying"
+	case http.StatusNotFound:
+		return fmt.Sprintf("404 Not Found%s for %q: wrong path", via, path),
+			"use the path the proxy forwards (the course nginx config proxies location /ws: wss://HOST:8098/ws)"
+	case http.StatusBadRequest, http.StatusUpgradeRequired:
+		return fmt.Sprintf("%d%s: the server saw a plain HTTP request, not an upgrade", up.Status, via),
+			"the proxy is not forwarding the Upgrade/Connection headers: in nginx add `proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\";` to the location"
+	case http.StatusForbidden:
+		return fmt.Sprintf("403 Forbidden%s: the server refused the Origin header", via),
+			"the page is on another origin than the websocket (course: page on 443, ws on 8098): the server must accept that Origin (gorilla's default CheckOrigin refuses it)"
+	case http.StatusBadGateway, http.StatusGatewayTimeout, http.StatusServiceUnavailable:
+		return fmt.Sprintf("%d%s: the proxy cannot reach the signaling server", up.Status, via),
+			"start the signaling server (course: node signal_server.js on 8099) and check proxy_pass points at it"
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusPermanentRedirect, http.StatusTemporaryRedirect:
+		return fmt.Sprintf("%d redirect%s", up.Status, via), "websocket clients do not follow redirects: use the final URL (often http->https, so wss://)"
+	}
+	return fmt.Sprintf("HTTP %d%s instead of 101 Switching Protocols", up.Status, via), "check the proxy and server logs"
+}
+
+// wsPeer reads one websocket in the background.
+type wsPeer struct {
+	conn   *websocket.Conn
+	msgs   chan map[string]any
+	pongs  chan time.Time
+	done   chan struct{}
+	err    error // set before done closes
+	endAt  time.Time
+	wmu    sync.Mutex
+	closer sync.Once
+}
+
+func newWSPeer(c *websocket.Conn) *wsPeer {
+	p := &wsPeer{conn: c, msgs: make(chan map[string]any, 64), pongs: make(chan time.Time, 64), done: make(chan struct{})}
+	c.SetPongHandler(func(string) error {
+		select {
+		case p.pongs <- time.Now():
+		default:
+		}
+		return nil
+	})
+	go func() {
+		defer close(p.done)
+		for {
+			typ, data, err := c.ReadMessage()
+			if err != nil {
+				p.err, p.endAt = err, time.Now()
+				return
+			}
+			if typ != websocket.TextMessage {
+				continue
+			}
+			var m map[string]any
+			if json.Unmarshal(data, &m) != nil {
+				continue
+			}
+			select {
+			case p.msgs <- m:
+			default:
+			}
+		}
+	}()
+	return p
+}
+
+func (p *wsPeer) sendJSON(v any) error {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	_ = p.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	return p.conn.WriteJSON(v)
+}
+
+func (p *wsPeer) ping() error {
+	return p.conn.WriteControl(websocket.PingMessage, []byte("rtcctl"), time.Now().Add(2*time.Second))
+}
+
+// close sends a close frame and waits (bounded) for the reader to end.
+func (p *wsPeer) close() {
+	p.closer.Do(func() {
+		_ = p.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+		select {
+		case <-p.done:
+		case <-time.After(time.Second):
+		}
+		_ = p.conn.Close()
+		<-p.done
+	})
+}
+
+func randomID(prefix string) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// join runs the join round trip: a joins, a ping/pong proves the server processed it, then
+// b joins; b must get resp-join and a new-peer.
+func (r *signalRun) join(ctx context.Context, a *wsPeer) {
+	defer a.close()
+	start := time.Now()
+	jctx, cancel := context.WithTimeout(ctx, SignalJoinTimeout)
+	defer cancel()
+	room := r.opts.Room
+	if room == "" {
+		room = randomID("rtcctl-probe-")
+	}
+	res := &JoinResult{Room: room}
+	r.rep.Join = res
+	c := Check{Name: "join"}
+	fail := func(detail, fix string) {
+		r.rep.Outcome = "join-failed"
+		c.Elapsed, c.Detail, c.Fix = Millis(time.Since(start)), detail, fix
+		r.check(c)
+	}
+	uidA, uidB := randomID("probe-a-"), randomID("probe-b-")
+	if err := a.sendJSON(map[string]string{"cmd": "join", "roomId": room, "uid": uidA}); err != nil {
+		fail("cannot send join: "+err.Error(), "")
+		return
+	}
+	// A pong after the join means the server has read the join (frames are handled in order).
+	if err := a.ping(); err == nil {
+		select {
+		case <-a.pongs:
+		case <-a.done:
+			fail("the server closed the connection after join: "+closeText(a.err), "the server rejects the join message: look at its log")
+			return
+		case <-jctx.Done():
+			r.warn("no pong to a WebSocket ping: the server or proxy does not answer pings (keepalive by ping will not work)")
+		}
+	}
+	ws, _, err := r.dialer(nil).DialContext(jctx, r.u.String(), r.header())
+	if err != nil {
+		fail("second socket: "+err.Error(), "the server accepted one websocket but not a second one")
+		return
+	}
+	b := newWSPeer(ws)
+	defer b.close()
+	sent := time.Now()
+	if err := b.sendJSON(map[string]string{"cmd": "join", "roomId": room, "uid": uidB}); err != nil {
+		fail("second socket cannot send join: "+err.Error(), "")
+		return
+	}
+	for !(res.RespJoin && res.NewPeer) {
+		select {
+		case m := <-a.msgs:
+			switch m["cmd"] {
+			case "new-peer":
+				res.NewPeer = m["remoteUid"] == uidB
+			case "resp-join": // the server handled b first after all
+				res.NewPeer = m["remoteUid"] == uidB
+			default:
+				res.Unexpected = append(res.Unexpected, fmt.Sprint(m["cmd"]))
+			}
+		case m := <-b.msgs:
+			switch m["cmd"] {
+			case "resp-join", "new-peer":
+				res.RespJoin = m["remoteUid"] == uidA
+			default:
+				res.Unexpected = append(res.Unexpected, fmt.Sprint(m["cmd"]))
+			}
+		case <-a.done:
+			fail("the server closed the first socket during the join: "+closeText(a.err), "look at the server's log (the original Node server dies on malformed JSON)")
+			return
+		case <-b.done:
+			fail("the server closed the second socket during the join: "+closeText(b.err), "look at the server's log")
+			return
+		case <-jctx.Done():
+			missing := []string{}
+			if !res.RespJoin {
+				missing = append(missing, "resp-join to the second socket")
+			}
+			if !res.NewPeer {
+				missing = append(missing, "new-peer to the first")
+			}
+			detail := "no " + strings.Join(missing, " and no ") + fmt.Sprintf(" within %s", SignalJoinTimeout)
+			if len(res.Unexpected) > 0 {
+				detail += " (got: " + strings.Join(res.Unexpected, ", ") + ")"
+			}
+			fail(detail, "this is not the room-signaling server (or it expects another join format: roomId/uid strings), or the room is full")
+			return
+		}
+	}
+	res.RTT = Millis(time.Since(sent))
+	_ = a.sendJSON(map[string]string{"cmd": "leave", "roomId": room, "uid": uidA})
+	_ = b.sendJSON(map[string]string{"cmd": "leave", "roomId": room, "uid": uidB})
+	c.OK = true
+	c.Elapsed = Millis(time.Since(start))
+	c.Detail = fmt.Sprintf("room %q: resp-join and new-peer in %s", room, res.RTT)
+	r.check(c)
+}
+
+func closeText(err error) string {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return fmt.Sprintf("close code %d %s", ce.Code, ce.Text)
+	}
+	if err == nil {
+		return "closed"
+	}
+	return err.Error()
+}
+
+// idle keeps a fresh socket open without traffic (or with pings) for opts.Idle.
+func (r *signalRun) idle(ctx context.Context) {
+	res := &IdleResult{Duration: Millis(r.opts.Idle), Keepalive: r.opts.Keepalive}
+	r.rep.Idle = res
+	c := Check{Name: "idle"}
+	ws, _, err := r.dialer(nil).DialContext(ctx, r.u.String(), r.header())
+	if err != nil {
+		c.Detail = "cannot open the idle socket: " + err.Error()
+		r.check(c)
+		return
+	}
+	p := newWSPeer(ws)
+	defer p.close()
+	start := time.Now()
+	end := time.NewTimer(r.opts.Idle)
+	defer end.Stop()
+	var tick <-chan time.Time
+	if r.opts.Keepalive {
+		t := time.NewTicker(r.opts.KeepaliveInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-tick:
+			_ = p.ping()
+		case <-p.pongs:
+			res.Pongs++
+		case <-p.done:
+			res.CutAfter = Millis(p.endAt.Sub(start))
+			var ce *websocket.CloseError
+			if errors.As(p.err, &ce) {
+				res.CloseCode = ce.Code
+			}
+			c.Elapsed = res.CutAfter
+			c.Detail = fmt.Sprintf("the connection was cut after %s idle (%s)", res.CutAfter, closeText(p.err))
+			if r.opts.Keepalive {
+				c.Detail = fmt.Sprintf("the connection was cut after %s even with a ping every %s (%s)", res.CutAfter, r.opts.KeepaliveInterval, closeText(p.err))
+				c.Fix = "the proxy timeout is shorter than the keepalive interval, or it does not pass pings: raise nginx proxy_read_timeout"
+			} else {
+				c.Fix = fmt.Sprintf("a proxy cuts idle websockets after about %s (nginx proxy_read_timeout, default 60s): have clients send a keepalive every 5s, or raise proxy_read_timeout (e.g. 3600s) in the /ws location", roundDur(res.CutAfter.D()).Round(100*time.Millisecond))
+			}
+			r.check(c)
+			return
+		case <-end.C:
+			res.Survived = true
+			c.OK = true
+			c.Elapsed = Millis(time.Since(start))
+			if r.opts.Keepalive {
+				c.Detail = fmt.Sprintf("survived %s with a ping every %s (%d pongs)", r.opts.Idle, r.opts.KeepaliveInterval, res.Pongs)
+			} else {
+				c.Detail = fmt.Sprintf("survived %s without any traffic", r.opts.Idle)
+			}
+			r.check(c)
+			return
+		case <-ctx.Done():
+			c.Detail = "the probe deadline ended the idle test"
+			r.check(c)
+			return
+		}
+	}
+}

@@ -1,0 +1,155 @@
+package probe
+
+import (
+	"context"
+	"crypto/x509"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rtcctl/rtcctl/internal/serve"
+	"github.com/rtcctl/rtcctl/internal/testenv"
+)
+
+func TestSignalDeadlinesConsistent(t *testing.T) {
+	sum := SignalDNSTimeout + SignalConnectTimeout + SignalTLSTimeout + SignalUpgradeTimeout + SignalJoinTimeout
+	if sum > SignalReportTimeout {
+		t.Errorf("stages sum to %s > SignalReportTimeout %s", sum, SignalReportTimeout)
+	}
+	if DefaultKeepaliveInterval >= 60*time.Second/2 {
+		t.Errorf("the keepalive must beat nginx's default 60s proxy_read_timeout with margin")
+	}
+}
+
+func sigCheck(t *testing.T, rep *SignalReport, name string) Check {
+	t.Helper()
+	for _, c := range rep.Checks {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no %q check: %s", name, dump(rep))
+	return Check{}
+}
+
+func startServe(t *testing.T, tls bool) *serve.Server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := serve.Start(ctx, serve.Config{Addr: "127.0.0.1:0", TLSSelfSigned: tls})
+	if err != nil {
+		cancel()
+		t.Fatalf("serve: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close(); cancel() })
+	return s
+}
+
+func TestSignalServeTLSSelfSignedThenTrusted(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, true)
+	untrusted := Signal(context.Background(), SignalOptions{URL: s.SignalURL()})
+	c := sigCheck(t, untrusted, "tls")
+	if untrusted.OK || c.OK || untrusted.TLS.Problem != "self-signed" || !strings.Contains(c.Fix, "--ca-file") {
+		t.Errorf("self-signed not explained: %+v\n%s", c, dump(untrusted))
+	}
+	if j := sigCheck(t, untrusted, "join"); !j.OK {
+		t.Errorf("the rest should still be probed: %+v", j)
+	}
+
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(s.CACertPEM())
+	trusted := Signal(context.Background(), SignalOptions{URL: s.SignalURL(), TLS: TLSOptions{RootCAs: pool}})
+	if !trusted.OK || !trusted.TLS.Verified || !trusted.Join.RespJoin || !trusted.Join.NewPeer || trusted.Join.RTT <= 0 {
+		t.Fatalf("trusted: %s", dump(trusted))
+	}
+	if trusted.Upgrade.Status != 101 {
+		t.Errorf("upgrade status %d", trusted.Upgrade.Status)
+	}
+	t.Logf("join RTT %s, whole probe %s", trusted.Join.RTT, trusted.Elapsed)
+}
+
+func TestSignalPlainHTTPServerExplained(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		status int
+		want   string
+	}{
+		{http.StatusNotFound, "wrong path"},
+		{http.StatusOK, "not a websocket endpoint"},
+	}
+	for _, tc := range cases {
+		h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(tc.status)
+			_, _ = w.Write([]byte("<html>hello</html>"))
+		}))
+		rep := Signal(context.Background(), SignalOptions{URL: "ws://" + h.Listener.Addr().String() + "/wss"})
+		h.Close()
+		c := sigCheck(t, rep, "upgrade")
+		if rep.OK || c.OK || rep.Upgrade.Status != tc.status || !strings.Contains(c.Detail, tc.want) || c.Fix == "" {
+			t.Errorf("status %d: %+v", tc.status, c)
+		}
+	}
+}
+
+func TestSignalNginxIdleCutVersusKeepalive(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, false)
+	ng := testenv.StartNginxWSProxy(t, testenv.NginxOptions{
+		Upstream: s.Addr().String(), ProxyReadTimeout: 3 * time.Second, TLS: true,
+	})
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ng.CACertPEM())
+	base := SignalOptions{URL: ng.URL(), TLS: TLSOptions{RootCAs: pool}, Idle: 6 * time.Second}
+
+	cut, kept := make(chan *SignalReport, 1), make(chan *SignalReport, 1)
+	go func() { cut <- Signal(context.Background(), base) }()
+	withPings := base
+	withPings.Keepalive, withPings.KeepaliveInterval = true, time.Second
+	go func() { kept <- Signal(context.Background(), withPings) }()
+
+	r1 := <-cut
+	if sigCheck(t, r1, "join").OK == false {
+		t.Fatalf("join through nginx failed: %s\n%s", dump(r1), ng.Logs())
+	}
+	c := sigCheck(t, r1, "idle")
+	if c.OK || r1.Idle.Survived || r1.Idle.CutAfter.D() < 2500*time.Millisecond || r1.Idle.CutAfter.D() > 4500*time.Millisecond {
+		t.Errorf("without keepalive: want a cut after ~3s, got %+v %+v", c, r1.Idle)
+	}
+	if !strings.Contains(c.Fix, "proxy_read_timeout") {
+		t.Errorf("fix does not name proxy_read_timeout: %q", c.Fix)
+	}
+	r2 := <-kept
+	if c := sigCheck(t, r2, "idle"); !c.OK || !r2.Idle.Survived || r2.Idle.Pongs < 4 {
+		t.Errorf("with keepalive: %+v %+v", c, r2.Idle)
+	}
+}
+
+func TestSignalNginxWithoutUpgradeHeaders(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, false)
+	ng := testenv.StartNginxWSProxy(t, testenv.NginxOptions{Upstream: s.Addr().String(), OmitUpgradeHeaders: true})
+	rep := Signal(context.Background(), SignalOptions{URL: ng.URL()})
+	c := sigCheck(t, rep, "upgrade")
+	if rep.OK || !strings.Contains(c.Fix, "proxy_set_header Upgrade") || !strings.Contains(rep.Upgrade.Server, "nginx") {
+		t.Errorf("missing Upgrade headers not explained: %+v %+v", c, rep.Upgrade)
+	}
+}
+
+func TestSignalRefusedAndBadURL(t *testing.T) {
+	t.Parallel()
+	port := freeUDPTCPPort(t)
+	rep := Signal(context.Background(), SignalOptions{URL: "ws://127.0.0.1:" + itoa(port) + "/ws"})
+	if rep.Outcome != "refused" || !strings.Contains(sigCheck(t, rep, "connect").Detail, "refused") {
+		t.Errorf("%s", dump(rep))
+	}
+	bad := Signal(context.Background(), SignalOptions{URL: "https://example.com/ws"})
+	if bad.Outcome != "bad-url" || !strings.Contains(bad.Checks[0].Detail, "ws://") {
+		t.Errorf("%s", dump(bad))
+	}
+	mixed := Signal(context.Background(), SignalOptions{URL: "ws://127.0.0.1:" + itoa(port) + "/ws", PageURL: "https://example.com/"})
+	if c := sigCheck(t, mixed, "mixed-content"); c.OK || !strings.Contains(c.Fix, "wss://") {
+		t.Errorf("mixed content: %+v", c)
+	}
+}
