@@ -3,6 +3,7 @@ package signaltest
 import (
 	"errors"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -320,4 +321,30 @@ func TestLegacyLeaveThenCloseSendsOnePeerLeave(t *testing.T) {
 	waitMembers(t, l, `"r"`, 1)
 	_ = b.ws.Close()
 	a.silent(300 * time.Millisecond) // force-leave finds b gone: nothing more
+}
+
+// Not parallel: the goroutine count is process-wide.
+func TestLegacyCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for _, crash := range []bool{false, true} {
+		l := StartLegacy(t)
+		a, b := pair(t, l, `"r"`, `"a"`, `"b"`)
+		a.send(`{"cmd":"offer","roomId":"r","uid":"a","remoteUid":"b","msg":"x"}`)
+		b.expect(`{"cmd":"offer","roomId":"r","uid":"a","remoteUid":"b","msg":"x"}`)
+		if crash {
+			a.send(`null`)
+			<-l.Crashed()
+		}
+		l.Close()
+		_ = a.ws.Close()
+		_ = b.ws.Close()
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
