@@ -50,6 +50,14 @@ func (l *logBuf) all() string {
 	return strings.Join(l.lines, "\n")
 }
 
+// want checks that some logged line contains s.
+func (l *logBuf) want(t *testing.T, s string) {
+	t.Helper()
+	if !strings.Contains(l.all(), s) {
+		t.Fatalf("no log line contains %q; log:\n%s", s, l.all())
+	}
+}
+
 func startServer(t *testing.T, cfg ServerConfig) *srvEnv {
 	t.Helper()
 	e := &srvEnv{logs: &logBuf{}}
@@ -403,6 +411,7 @@ func serverCases() []serverCase {
 			c := e.dial(t, "c")
 			c.join(`"r"`, `"c"`)
 			c.expectBytes(`{"cmd":"full","roomId":"r","uid":"c"}`)
+			e.logs.want(t, `join room="r" uid="c": room full`)
 			a.silent()
 			b.silent()
 			proveRelay(a, b, `"r"`)
@@ -601,6 +610,8 @@ func serverCases() []serverCase {
 				time.Sleep(500 * time.Millisecond)
 				b.send(`{"cmd":"ping"}`)
 				b.expectBytes(`{"cmd":"ping"}`)
+				e.logs.want(t, "evicted: silent for 300ms")
+				e.logs.want(t, `gone room="r" uid="m" members=1`)
 				if st := e.srv.Stats(); st.Evicted != 1 || st.Conns != 1 {
 					t.Fatalf("stats %+v, want Evicted 1, Conns 1", st)
 				}
