@@ -602,3 +602,59 @@ func TestClientCloseLeavesNoGoroutines(t *testing.T) {
 	}
 	srv.Close()
 }
+
+func TestClientServerCloseCodes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		code int
+		text string
+		want string
+	}{
+		{code: 1000, text: "", want: "code 1000 (normal closure)"},
+		{code: 1001, text: "server shutting down", want: `code 1001 (going away): "server shutting down"`},
+		{code: 1008, text: "origin not allowed", want: `code 1008 (policy violation): "origin not allowed"`},
+		{code: 4000, text: "replaced", want: `code 4000 (close code): "replaced"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.want, func(t *testing.T) {
+			t.Parallel()
+			url := startWS(t, func(ws *websocket.Conn) {
+				_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"cmd":"new-peer","remoteUid":"x"}`))
+				_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(tc.code, tc.text), time.Now().Add(time.Second))
+				_ = ws.SetReadDeadline(time.Now().Add(2 * time.Second))
+				_, _, _ = ws.ReadMessage() // the client's answering close
+			})
+			c := dial(t, url)
+			// The message sent before the close is still delivered, then the end.
+			if m := wait(t, c, signal.CmdNewPeer); m.RemoteUID != signal.StringID("x") {
+				t.Fatalf("got %+v", m)
+			}
+			_, err := c.WaitFor(context.Background(), 3*time.Second, signal.CmdRespJoin)
+			if !errors.Is(err, signal.ErrClosed) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("WaitFor after the close: %v, want ErrClosed with %q", err, tc.want)
+			}
+			ci := c.CloseInfo()
+			if ci.Code != tc.code || ci.Text != tc.text || !ci.ByServer {
+				t.Fatalf("CloseInfo %+v, want %d %q by server", ci, tc.code, tc.text)
+			}
+		})
+	}
+}
+
+func TestClientSendsOrigin(t *testing.T) {
+	t.Parallel()
+	origins := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origins <- r.Header.Get("Origin")
+		up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+		if ws, err := up.Upgrade(w, r, nil); err == nil {
+			_, _, _ = ws.ReadMessage()
+			_ = ws.Close()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	dial(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", func(c *signal.ClientConfig) { c.Origin = "https://course.example" })
+	if got := <-origins; got != "https://course.example" {
+		t.Fatalf("Origin %q", got)
+	}
+}
