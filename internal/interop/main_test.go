@@ -47,6 +47,9 @@ func TestMain(m *testing.M) {
 	if browserDir != "" {
 		_ = os.RemoveAll(browserDir)
 	}
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
 	os.Exit(code)
 }
 
