@@ -105,12 +105,12 @@ func parseCallFlags(c *cli.Context) (*callOptions, error) {
 	send := mo.Send
 	cc.Send = &send
 	switch {
-	case cc.Embedded && c.IsSet("server"):
+	case cc.Embedded && cc.Server != "":
 		return nil, usagef("--server and --embedded exclude each other")
 	case !cc.Embedded && cc.Server == "":
 		return nil, usagef("give --server URL (or RTCCTL_SERVER) or --embedded")
 	case !cc.Embedded:
-		if _, err := peer.ConfigURL(cc.Server); err != nil {
+		if !isWSURL(cc.Server) {
 			return nil, usagef("--server %q: want ws://HOST:PORT/PATH or wss://...", cc.Server)
 		}
 	}

@@ -102,7 +102,7 @@ func parseJoinFlags(c *cli.Context) (*joinOptions, error) {
 	if u := c.String("uid"); u != "" {
 		cfg.UID = signal.StringID(u)
 	}
-	if _, err := peer.ConfigURL(cfg.Server); err != nil {
+	if !isWSURL(cfg.Server) {
 		return nil, usagef("--server %q: want ws://HOST:PORT/PATH or wss://...", cfg.Server)
 	}
 	return &joinOptions{Config: cfg, Media: mo}, nil

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -199,6 +200,12 @@ func parseBitrate(s string) (int, error) {
 		return 0, usagef("--bitrate %q: want e.g. 1000k, 2M or 800000", s)
 	}
 	return int(f * mult), nil
+}
+
+// isWSURL reports whether s is a ws:// or wss:// URL with a host.
+func isWSURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "ws" || u.Scheme == "wss") && u.Host != ""
 }
 
 // ensureRecordDir creates the --record directory.
