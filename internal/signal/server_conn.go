@@ -17,7 +17,7 @@ type outFrame struct {
 	data []byte
 }
 
-// conn is one client connection. Its read loop runs in the ServeHTTP goroutine; a writer
+// conn is one client connection. Its read loop has a goroutine of its own; a writer
 // goroutine exists only while frames are queued, so an idle connection costs one
 // goroutine and its read buffer.
 type conn struct {
