@@ -442,8 +442,8 @@ func renderLoad(w io.Writer, color bool, r *load.Report) {
 		row("bitrate", m.BitrateKbps, "kbit/s")
 		row("loss", m.LossPct, "%")
 		row("latency", m.LatencyMs, "ms")
-		fmt.Fprintf(w, "\n  pairs: %d relay, %d direct (%.0f%% relay); aggregate rx %.1f Mbit/s\n",
-			m.Relay, m.Direct, m.RelaySharePct, m.RxKbpsTotal/1000)
+		fmt.Fprintf(w, "\n  pairs: %d relay, %d direct (%.0f%% relay); %d calls running and %d connected at once at most; received bitrates sum to %.1f Mbit/s\n",
+			m.Relay, m.Direct, m.RelaySharePct, r.Calls.PeakRunning, m.PeakConnected, m.RxKbpsTotal/1000)
 	}
 	if len(r.Failures) > 0 {
 		fmt.Fprintf(w, "\n%s\n", report.Paint(color, "  failures by verdict", report.Head...))

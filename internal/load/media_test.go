@@ -62,6 +62,9 @@ func TestMediaRelayOnlyThroughServe(t *testing.T) {
 	if !(ice > 0 && first >= ice) {
 		t.Errorf("stage order: ice %v ms, first frame %v ms", ice, first)
 	}
+	if m.PeakConnected < 1 || rep.Calls.PeakRunning < 1 || m.PeakConnected > rooms {
+		t.Errorf("peak connected %d, peak running %d", m.PeakConnected, rep.Calls.PeakRunning)
+	}
 	if rep.Tester.CPUSeconds <= 0 || rep.Tester.MaxRSSMB <= 0 {
 		t.Errorf("tester stats empty: %+v", rep.Tester)
 	}

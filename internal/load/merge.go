@@ -71,6 +71,7 @@ func Merge(reports ...*Report) (*Report, error) {
 		out.Calls.Planned += r.Calls.Planned
 		out.Calls.Started += r.Calls.Started
 		out.Calls.Succeeded += r.Calls.Succeeded
+		out.Calls.PeakRunning += r.Calls.PeakRunning
 		for _, g := range r.Failures {
 			j, ok := groups[g.Verdict]
 			if !ok {

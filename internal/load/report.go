@@ -62,6 +62,9 @@ type Counts struct {
 	Started   int `json:"started"`
 	Succeeded int `json:"succeeded"`
 	Failed    int `json:"failed"`
+	// PeakRunning is the most rooms running at once (summed over shards, which run
+	// concurrently).
+	PeakRunning int `json:"peak_running"`
 	// SuccessPct is Succeeded / Planned in percent (rooms never started count as failed).
 	SuccessPct float64 `json:"success_pct"`
 }
@@ -148,6 +151,9 @@ type MediaStats struct {
 	// Relay and Direct count connected calls by selected pair: relay (TURN) or not.
 	Relay  int `json:"relay"`
 	Direct int `json:"direct"`
+	// PeakConnected is the most calls connected (media flowing) at once, as seen by the
+	// live status (summed over shards).
+	PeakConnected int `json:"peak_connected"`
 	// RelaySharePct is Relay / (Relay + Direct) in percent.
 	RelaySharePct float64 `json:"relay_share_pct"`
 	// ConnectMs holds, per stage, the time from the room's start.
@@ -175,6 +181,7 @@ func newMediaStats() *MediaStats {
 func (m *MediaStats) merge(o *MediaStats) {
 	m.Relay += o.Relay
 	m.Direct += o.Direct
+	m.PeakConnected += o.PeakConnected
 	for k, d := range o.ConnectMs {
 		if m.ConnectMs[k] == nil {
 			m.ConnectMs[k] = stats.New()

@@ -40,21 +40,26 @@ type outcome struct {
 
 // collector accumulates outcomes and live state under one lock.
 type collector struct {
-	mu       sync.Mutex
-	rep      *Report
-	groups   map[string]*FailureGroup
-	live     map[int]LiveStatus
-	active   int
-	started  int
-	finished int
-	ok       int
-	relayed  int
-	logf     func(string, ...any)
+	mu     sync.Mutex
+	rep    *Report
+	groups map[string]*FailureGroup
+	live   map[int]LiveStatus
+	active int
+	// peakActive and peakConnected are the most rooms running, and connected, at once.
+	peakActive, connected, peakConnected int
+	started                              int
+	finished                             int
+	ok                                   int
+	relayed                              int
+	logf                                 func(string, ...any)
 }
 
 func (c *collector) add(o outcome) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.live[o.room.Index].Connected {
+		c.connected--
+	}
 	delete(c.live, o.room.Index)
 	c.active--
 	c.finished++
@@ -142,8 +147,15 @@ func (c *collector) progress(start time.Time, planned int) Progress {
 func (c *collector) status(idx int) func(LiveStatus) {
 	return func(s LiveStatus) {
 		c.mu.Lock()
-		if _, running := c.live[idx]; running {
+		if old, running := c.live[idx]; running {
 			c.live[idx] = s
+			switch {
+			case s.Connected && !old.Connected:
+				c.connected++
+				c.peakConnected = max(c.peakConnected, c.connected)
+			case !s.Connected && old.Connected:
+				c.connected--
+			}
 		}
 		c.mu.Unlock()
 	}
@@ -233,6 +245,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		col.mu.Lock()
 		col.started++
 		col.active++
+		col.peakActive = max(col.peakActive, col.active)
 		col.live[room.Index] = LiveStatus{}
 		col.mu.Unlock()
 		wg.Add(1)
@@ -258,6 +271,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Tester.StartLagMs = startLag
 	rep.ElapsedMs = ms(time.Since(start))
 	rep.Calls.Started = len(rooms) - notStarted
+	rep.Calls.PeakRunning = col.peakActive
+	if rep.Media != nil {
+		rep.Media.PeakConnected = col.peakConnected
+	}
 	for _, g := range col.groups {
 		rep.Failures = append(rep.Failures, *g)
 	}
