@@ -1,0 +1,72 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestRunDeadline: when the run's deadline passes, rooms still running are cancelled and
+// reported as "timeout", rooms never started as "not-started", and Run still returns a
+// whole report.
+func TestRunDeadline(t *testing.T) {
+	t.Parallel()
+	blocking := func(ctx context.Context, _ Room, _ func(LiveStatus)) CallResult {
+		<-ctx.Done()
+		return CallResult{}
+	}
+	start := time.Now()
+	rep, err := Run(context.Background(), Config{
+		Mode: ModeMedia, Rooms: 20, Ramp: 10, Timeout: 450 * time.Millisecond, Runner: blocking,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("Run took %v after a 450 ms deadline", took)
+	}
+	got := map[string]int{}
+	for _, g := range rep.Failures {
+		got[g.Verdict] = g.Count
+	}
+	// Rooms are due every 100 ms: about 5 start before the deadline.
+	if got["timeout"] < 3 || got["timeout"] > 6 || got["timeout"]+got["not-started"] != 20 {
+		t.Fatalf("verdicts %v, want ~5 timeout and the rest not-started", got)
+	}
+	if rep.Calls.Started != got["timeout"] || rep.Calls.Succeeded != 0 || rep.Pass {
+		t.Fatalf("calls %+v pass %v", rep.Calls, rep.Pass)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	t.Parallel()
+	cases := map[string]Config{
+		"signal without server": {Mode: ModeSignal},
+		"http server":           {Mode: ModeSignal, Server: "http://127.0.0.1:1/"},
+		"media without runner":  {Mode: ModeMedia, Server: "ws://127.0.0.1:1/ws"},
+		"unknown mode":          {Mode: "video", Server: "ws://127.0.0.1:1/ws"},
+		"more shards than rooms": {Mode: ModeMedia, Runner: fakeRunner, Rooms: 2,
+			Shard: Shard{Index: 0, Count: 3}},
+		"success over 100": {Mode: ModeMedia, Runner: fakeRunner, Thresholds: Thresholds{MinSuccessPct: 120}},
+	}
+	for name, cfg := range cases {
+		if _, err := Run(context.Background(), cfg); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: err %v, want ErrConfig", name, err)
+		}
+	}
+}
+
+// TestSignalOnlyUnreachable: no server listening gives "dial" verdicts per room, not an
+// error from Run.
+func TestSignalOnlyUnreachable(t *testing.T) {
+	t.Parallel()
+	rep, err := Run(context.Background(), Config{Mode: ModeSignal, Server: "ws://127.0.0.1:1/ws", Rooms: 3, Ramp: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Failures) != 1 || rep.Failures[0].Verdict != "dial" || rep.Failures[0].Count != 3 ||
+		rep.Signal.DialFailures != 3 || rep.Signal.Conns != 0 {
+		t.Fatalf("failures %+v, signal %+v", rep.Failures, rep.Signal)
+	}
+}
