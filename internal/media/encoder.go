@@ -98,9 +98,10 @@ type sharedEncoder struct {
 
 	kfPending atomic.Bool
 
-	mu    sync.Mutex
-	subs  []*subscriber
-	stats EncoderStats
+	mu      sync.Mutex
+	subs    []*subscriber
+	stats   EncoderStats
+	scratch []*subscriber // encoder goroutine only: this frame's receivers
 }
 
 var registry = struct {
@@ -244,7 +245,6 @@ func (s *sharedEncoder) run() {
 		frame      uint32
 		prev       time.Time
 		lastForced time.Time
-		subs       []*subscriber
 	)
 	for {
 		var now time.Time
@@ -253,8 +253,23 @@ func (s *sharedEncoder) run() {
 			return
 		case now = <-ticker.C:
 		}
+		dur := s.interval
+		if !prev.IsZero() {
+			dur = now.Sub(prev)
+		}
+		late := !prev.IsZero() && dur > s.interval*3/2
+		prev = now
+		if late {
+			s.mu.Lock()
+			s.stats.LateTicks++
+			s.mu.Unlock()
+		}
 		if s.video != nil {
+			// A video frame shows the picture at its capture time: one frame
+			// per tick, its duration the real time since the previous one
+			// (the ticker drops ticks when the CPU cannot keep up).
 			s.nextImage = s.video.Render(frame, time.Now())
+			frame++
 			if s.kfPending.Load() && now.Sub(lastForced) >= KeyFrameMinInterval {
 				s.kfPending.Store(false)
 				lastForced = now
@@ -266,77 +281,95 @@ func (s *sharedEncoder) run() {
 					}
 				}
 			}
-		} else {
-			s.nextAudio = s.audio.Render()
-		}
-		frame++
-		t0 := time.Now()
-		data, release, err := s.rc.Read()
-		took := time.Since(t0)
-		if err != nil {
-			s.logf("media: %s: encode: %v", s.key, err)
-			s.mu.Lock()
-			s.stats.Err = err.Error()
-			s.mu.Unlock()
-			return
-		}
-		buf := append([]byte(nil), data...)
-		release()
-
-		dur := s.interval
-		if !prev.IsZero() {
-			dur = now.Sub(prev)
-		}
-		late := !prev.IsZero() && dur > s.interval*3/2
-		prev = now
-		key := s.kind == "audio" || (len(buf) > 0 && buf[0]&0x01 == 0)
-
-		s.mu.Lock()
-		s.stats.EncodeTotalMs += ms(took)
-		if m := ms(took); m > s.stats.EncodeMaxMs {
-			s.stats.EncodeMaxMs = m
-		}
-		if late {
-			s.stats.LateTicks++
-		}
-		if len(buf) == 0 {
-			s.mu.Unlock()
+			if !s.encodeAndSend(dur) {
+				return
+			}
 			continue
 		}
-		s.stats.Frames++
-		if key && s.kind == "video" {
-			s.stats.KeyFrames++
-		}
-		s.stats.Bytes += uint64(len(buf))
-		subs = subs[:0]
-		for _, sub := range s.subs {
-			if sub.waitKey {
-				if !key {
-					continue
-				}
-				sub.waitKey = false
+		// Audio must stay continuous: after a late tick, encode the missed
+		// 20 ms chunks too (up to maxAudioCatchUp); a longer stall becomes a
+		// timestamp jump, which receivers treat as a gap.
+		n := int((dur + s.interval/2) / s.interval)
+		n = max(1, min(n, maxAudioCatchUp))
+		for i := 0; i < n; i++ {
+			d := s.interval
+			if i == n-1 && dur > time.Duration(n)*s.interval {
+				d = dur - time.Duration(n-1)*s.interval
 			}
-			subs = append(subs, sub)
-		}
-		s.mu.Unlock()
-
-		sample := media.Sample{Data: buf, Duration: dur}
-		var writeErrs uint64
-		for _, sub := range subs {
-			if err := sub.track.WriteSample(sample); err != nil && !errors.Is(err, io.ErrClosedPipe) {
-				writeErrs++
-			}
-		}
-		if writeErrs > 0 {
-			s.mu.Lock()
-			first := s.stats.WriteErrors == 0
-			s.stats.WriteErrors += writeErrs
-			s.mu.Unlock()
-			if first {
-				s.logf("media: %s: WriteSample failed on %d track(s)", s.key, writeErrs)
+			s.nextAudio = s.audio.Render()
+			if !s.encodeAndSend(d) {
+				return
 			}
 		}
 	}
+}
+
+// maxAudioCatchUp bounds the audio chunks encoded on one late tick.
+const maxAudioCatchUp = 5
+
+// encodeAndSend encodes the prepared input and writes it to the
+// subscribers; false means the encoder failed and the goroutine must stop.
+func (s *sharedEncoder) encodeAndSend(dur time.Duration) bool {
+	t0 := time.Now()
+	data, release, err := s.rc.Read()
+	took := time.Since(t0)
+	if err != nil {
+		s.logf("media: %s: encode: %v", s.key, err)
+		s.mu.Lock()
+		s.stats.Err = err.Error()
+		s.mu.Unlock()
+		return false
+	}
+	buf := append([]byte(nil), data...)
+	if release != nil {
+		release()
+	}
+	key := s.kind == "audio" || (len(buf) > 0 && buf[0]&0x01 == 0)
+
+	s.mu.Lock()
+	s.stats.EncodeTotalMs += ms(took)
+	if m := ms(took); m > s.stats.EncodeMaxMs {
+		s.stats.EncodeMaxMs = m
+	}
+	if len(buf) == 0 {
+		s.mu.Unlock()
+		return true
+	}
+	s.stats.Frames++
+	if key && s.kind == "video" {
+		s.stats.KeyFrames++
+	}
+	s.stats.Bytes += uint64(len(buf))
+	s.scratch = s.scratch[:0]
+	for _, sub := range s.subs {
+		if sub.waitKey {
+			if !key {
+				continue
+			}
+			sub.waitKey = false
+		}
+		s.scratch = append(s.scratch, sub)
+	}
+	subs := s.scratch
+	s.mu.Unlock()
+
+	sample := media.Sample{Data: buf, Duration: dur}
+	var writeErrs uint64
+	for _, sub := range subs {
+		if err := sub.track.WriteSample(sample); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+			writeErrs++
+		}
+	}
+	if writeErrs > 0 {
+		s.mu.Lock()
+		first := s.stats.WriteErrors == 0
+		s.stats.WriteErrors += writeErrs
+		s.mu.Unlock()
+		if first {
+			s.logf("media: %s: WriteSample failed on %d track(s)", s.key, writeErrs)
+		}
+	}
+	return true
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -227,12 +227,22 @@ func TestAudioEncoder(t *testing.T) {
 	if c := enc.Codec(); c.MimeType != "audio/opus" || c.ClockRate != 48000 || c.Channels != 2 {
 		t.Fatalf("codec %+v", c)
 	}
-	sink := newSink(25)
+	sink := newSink(50)
 	defer enc.AttachWriter(sink)()
-	for _, s := range sink.wait(t, 10*time.Second) {
-		if s.Duration < 10*time.Millisecond || s.Duration > 60*time.Millisecond || len(s.Data) == 0 {
+	samples := sink.wait(t, 10*time.Second)
+	// Every chunk is 20 ms of audio; late ticks are caught up, so the
+	// stream's duration follows the wall clock (a stall longer than 100 ms
+	// shows up as one longer duration, a gap).
+	var total time.Duration
+	for _, s := range samples {
+		if s.Duration < 20*time.Millisecond || len(s.Data) == 0 {
 			t.Fatalf("opus sample: %d bytes, %v", len(s.Data), s.Duration)
 		}
+		total += s.Duration
+	}
+	wall := sink.at[len(sink.at)-1].Sub(sink.at[0]) + 20*time.Millisecond
+	if d := total - wall; d < -wall/4 || d > wall/4 {
+		t.Fatalf("audio durations sum to %v over %v of wall time", total, wall)
 	}
 }
 

@@ -91,7 +91,10 @@ func (s *videoSource) Render(n uint32, t time.Time) *image.YCbCr {
 	bx := bounce(int(n)*w/(2*fps), w-box)
 	by := band + bounce(int(n)*h/(3*fps), h-band-box)
 	fillLuma(f, bx, by, box, box, 235)
-	fillLuma(f, bx+box/4, by+box/4, box/2, box/2, 60)
+	// Fresh noise inside the box every frame: detail the encoder cannot
+	// predict, so the stream uses its bit rate like camera video does
+	// instead of idling on flat areas.
+	noiseLuma(f, bx+box/4, by+box/4, box/2, box/2, n)
 
 	DrawStamp(f, Stamp{Frame: n, SentAt: t})
 	return f
@@ -108,6 +111,26 @@ func fillLuma(f *image.YCbCr, x0, y0, w, h int, v uint8) {
 	row := solidRow(v, xb-xa)
 	for y := max(y0, 0); y < min(y0+h, H); y++ {
 		copy(f.Y[y*f.YStride+xa:y*f.YStride+xb], row)
+	}
+}
+
+// noiseLuma fills a clipped rectangle with pseudo-random luma 50..177,
+// seeded by the frame number (xorshift32).
+func noiseLuma(f *image.YCbCr, x0, y0, w, h int, seed uint32) {
+	W, H := f.Rect.Dx(), f.Rect.Dy()
+	xa, xb := max(x0, 0), min(x0+w, W)
+	x := seed*2654435761 | 1
+	for y := max(y0, 0); y < min(y0+h, H); y++ {
+		row := f.Y[y*f.YStride+xa : y*f.YStride+xb]
+		for i := 0; i+4 <= len(row); i += 4 {
+			x ^= x << 13
+			x ^= x >> 17
+			x ^= x << 5
+			row[i] = 50 + uint8(x&0x7F)
+			row[i+1] = 50 + uint8(x>>8&0x7F)
+			row[i+2] = 50 + uint8(x>>16&0x7F)
+			row[i+3] = 50 + uint8(x>>24&0x7F)
+		}
 	}
 }
 
