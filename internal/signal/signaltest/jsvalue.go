@@ -46,6 +46,11 @@ func (v *jsValue) get(key string) *jsValue {
 // jsonParse mimics JSON.parse: the whole text must be one JSON value. Numbers become
 // float64 (out of range ones become ±Infinity, as in V8).
 func jsonParse(text string) (*jsValue, error) {
+	if !json.Valid([]byte(text)) { // JSON.parse accepts exactly the RFC 8259 grammar
+		var v any
+		err := json.Unmarshal([]byte(text), &v)
+		return nil, fmt.Errorf("SyntaxError: %w", err)
+	}
 	dec := json.NewDecoder(strings.NewReader(text))
 	dec.UseNumber()
 	v, err := parseValue(dec)
