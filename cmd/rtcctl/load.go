@@ -455,8 +455,8 @@ func renderLoad(w io.Writer, color bool, r *load.Report) {
 		}
 	}
 	t := r.Tester
-	fmt.Fprintf(w, "\n  tester: %.1f CPU-s, %.0f%% of %d cores, peak RSS %.0f MB, ticker lag p95 %.1f ms, start lag p95 %.0f ms\n",
-		t.CPUSeconds, t.CPUPct, t.Cores, t.MaxRSSMB, t.TickLagMs.Quantile(0.95), t.StartLagMs.Quantile(0.95))
+	fmt.Fprintf(w, "\n  tester: %.1f CPU-s, %.0f%% of %d cores, peak RSS %.0f MB, ticker lag p95 %.1f ms, start lag p95 %.0f ms, load average %.1f\n",
+		t.CPUSeconds, t.CPUPct, t.Cores, t.MaxRSSMB, t.TickLagMs.Quantile(0.95), t.StartLagMs.Quantile(0.95), t.LoadAvg1)
 	if t.Saturated {
 		fmt.Fprintf(w, "  %s the tester was saturated; see the warnings\n", report.Paint(color, "WARNING", report.Warn...))
 	}

@@ -98,6 +98,7 @@ func Merge(reports ...*Report) (*Report, error) {
 		out.Tester.CPUSeconds += t.CPUSeconds
 		out.Tester.CPUPct = max(out.Tester.CPUPct, t.CPUPct)
 		out.Tester.MaxRSSMB = max(out.Tester.MaxRSSMB, t.MaxRSSMB)
+		out.Tester.LoadAvg1 = max(out.Tester.LoadAvg1, t.LoadAvg1)
 		out.Tester.TickLagMs.Merge(t.TickLagMs)
 		out.Tester.StartLagMs.Merge(t.StartLagMs)
 	}

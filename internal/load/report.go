@@ -212,6 +212,10 @@ type TesterStats struct {
 	TickLagMs *stats.Dist `json:"tick_lag_ms"`
 	// StartLagMs is how late rooms started against the --ramp schedule.
 	StartLagMs *stats.Dist `json:"start_lag_ms"`
+	// LoadAvg1 is the machine's 1-minute load average at the end of the run (Linux; 0 when
+	// unknown; the highest shard's for a merged report). Above Cores, other processes
+	// compete with the tester.
+	LoadAvg1 float64 `json:"load_avg_1m,omitempty"`
 	// Saturated is set when CPU, tick lag or start lag says the tester was the bottleneck.
 	Saturated bool `json:"saturated"`
 	// Warnings say why.
@@ -232,7 +236,11 @@ func (t *TesterStats) judge() {
 		t.Warnings = append(t.Warnings, fmt.Sprintf("tester CPU at %.0f%% of %d cores: results may measure the tester, not the server", t.CPUPct, t.Cores))
 	}
 	if p := t.TickLagMs.Quantile(0.95); p > saturatedTickLagMs {
-		t.Warnings = append(t.Warnings, fmt.Sprintf("tester ticker p95 lag %.0f ms: the tester's scheduler is starved", p))
+		w := fmt.Sprintf("tester ticker p95 lag %.0f ms: the tester's scheduler is starved", p)
+		if t.CPUPct < saturatedCPUPct/2 && t.LoadAvg1 > float64(t.Cores) {
+			w += fmt.Sprintf(" by other processes (load average %.1f on %d cores, the tester used %.0f%%)", t.LoadAvg1, t.Cores, t.CPUPct)
+		}
+		t.Warnings = append(t.Warnings, w)
 	}
 	if p := t.StartLagMs.Quantile(0.95); p > saturatedStartLagMs {
 		t.Warnings = append(t.Warnings, fmt.Sprintf("rooms started p95 %.0f ms behind the ramp schedule", p))

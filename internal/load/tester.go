@@ -2,7 +2,10 @@ package load
 
 import (
 	"context"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -70,8 +73,23 @@ func (t *tester) stop() TesterStats {
 		TickLagMs:  t.tickLag,
 		StartLagMs: stats.New(),
 	}
+	ts.LoadAvg1 = loadAvg1()
 	if wall > 0 && ts.Cores > 0 {
 		ts.CPUPct = 100 * ts.CPUSeconds / wall.Seconds() / float64(ts.Cores)
 	}
 	return ts
+}
+
+// loadAvg1 reads the 1-minute load average from /proc/loadavg (0 when unavailable).
+func loadAvg1() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }
