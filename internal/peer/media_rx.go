@@ -64,5 +64,6 @@ func (v *audioAn) stats() rxStats {
 		JitterMs: s.JitterMs, PacketsLost: s.PacketsLost, FirstRTPAt: s.FirstRTPAt,
 		Frames: uint64(s.DecodedFrames), FramesDecoded: uint64(s.DecodedFrames), DecodeErrors: uint64(s.DecodeErrors),
 		LevelDBFS: s.LevelDBFS, Silent: s.Silent, Recording: s.Recording,
+		SoundMs: s.SoundMs, SilenceMs: s.SilenceMs,
 	}
 }

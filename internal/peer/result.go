@@ -143,7 +143,11 @@ type TrackRx struct {
 	FirstDecodedMs *float64 `json:"first_decoded_ms,omitempty"`
 	// Audio only.
 	LevelDBFS float64 `json:"level_dbfs,omitempty"`
-	Silent    bool    `json:"silent,omitempty"`
+	// Silent: the audio was silent for most of the call (not just a gap at the end).
+	Silent bool `json:"silent,omitempty"`
+	// SoundMs and SilenceMs are decoded audio above and at/below -60 dBFS.
+	SoundMs   float64 `json:"sound_ms,omitempty"`
+	SilenceMs float64 `json:"silence_ms,omitempty"`
 	// PLISent, FIRSent and NACKSent count the feedback this side sent for the track.
 	PLISent  int `json:"pli_sent"`
 	FIRSent  int `json:"fir_sent"`

@@ -26,6 +26,7 @@ type rxStats struct {
 	LevelDBFS                                   float64
 	Silent                                      bool
 	Recording                                   string
+	SoundMs, SilenceMs                          float64
 }
 
 // analyzer consumes one remote track (see media_rx.go for the media package adapter).
@@ -60,7 +61,10 @@ func (t *rxTrack) fill() {
 	r.Width, r.Height, r.FPS = v.Width, v.Height, v.FPS
 	r.Black, r.Frozen, r.Freezes = v.Black, v.Frozen, v.Freezes
 	r.LatencyP50Ms, r.LatencyP95Ms = v.LatencyP50Ms, v.LatencyP95Ms
-	r.LevelDBFS, r.Silent = v.LevelDBFS, v.Silent
+	r.LevelDBFS, r.SoundMs, r.SilenceMs = v.LevelDBFS, v.SoundMs, v.SilenceMs
+	// The analyzer's Silent is about the last 500 ms; a starved receiver can miss
+	// packets for that long. Silent here means the call was mostly silent.
+	r.Silent = v.Silent && v.SoundMs < v.SilenceMs
 	r.PLISent = t.plis
 	r.Recording = v.Recording
 	t.mu.Lock()
