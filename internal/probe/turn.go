@@ -535,7 +535,7 @@ func (r *turnRun) authAllocate(ctx context.Context, s *turnSession) bool {
 			r.rep.Outcome = "error-response"
 			meaning, fix := codeMeaning("Allocate", se.Code, r.cred.rest)
 			al.Error, al.Meaning = se, meaning
-			c.Detail = fmt.Sprintf("Allocate as %q: %d %s: %s", r.cred.username, se.Code, se.Reason, meaning)
+			c.Detail = fmt.Sprintf("Allocate as %q: %d %s", r.cred.username, se.Code, meaning)
 			c.Fix = fix
 		} else {
 			r.rep.Outcome = "timeout"

@@ -53,7 +53,7 @@ func (r *turnRun) relayTest(ctx context.Context, a *turnSession) bool {
 		detail, fix := "second allocation failed: "+err.Error(), ""
 		if se, ok := asSTUNError(err); ok {
 			meaning, f := codeMeaning("Allocate", se.Code, r.cred.rest)
-			detail, fix = fmt.Sprintf("second allocation: %d %s: %s", se.Code, se.Reason, meaning), f
+			detail, fix = fmt.Sprintf("second allocation: %d %s", se.Code, meaning), f
 		}
 		fail("relay", detail, fix)
 		return false
@@ -75,7 +75,7 @@ func (r *turnRun) relayTest(ctx context.Context, a *turnSession) bool {
 	if err != nil {
 		if se, ok := asSTUNError(err); ok {
 			meaning, fix := codeMeaning("CreatePermission", se.Code, r.cred.rest)
-			pc.Detail = fmt.Sprintf("CreatePermission for peer %s: %d %s: %s", b.relayed, se.Code, se.Reason, meaning)
+			pc.Detail = fmt.Sprintf("CreatePermission for peer %s: %d %s", b.relayed, se.Code, meaning)
 			pc.Fix = fix
 		} else {
 			pc.Detail = "CreatePermission failed: " + err.Error()

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/rtcctl/rtcctl/internal/probe"
+	"github.com/rtcctl/rtcctl/internal/report"
+)
+
+// runProbeCmd runs one probe command with a recording run function: no network.
+func runProbeCmd(t *testing.T, cmd *cli.Command, args ...string) int {
+	t.Helper()
+	s := report.Buffers(&bytes.Buffer{}, &bytes.Buffer{})
+	cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
+	app := &cli.App{Name: "rtcctl", Commands: []*cli.Command{cmd}, Writer: s.Out, ErrWriter: s.Err,
+		Flags:          []cli.Flag{&cli.BoolFlag{Name: "verbose"}, &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}}},
+		ExitErrHandler: func(*cli.Context, error) {}}
+	err := app.Run(append([]string{"rtcctl", cmd.Name}, args...))
+	return exitCode(err)
+}
+
+func parseProbeTURN(t *testing.T, args ...string) (*probeTURNOptions, int) {
+	t.Helper()
+	var got *probeTURNOptions
+	s := report.Buffers(&bytes.Buffer{}, &bytes.Buffer{})
+	code := runProbeCmd(t, newProbeTURNCommand(s, func(_ context.Context, _ *report.Streams, o *probeTURNOptions) error {
+		got = o
+		return nil
+	}), args...)
+	return got, code
+}
+
+func TestProbeTURNFlags(t *testing.T) {
+	t.Setenv("RTCCTL_TURN_PASS", "")
+	t.Setenv("RTCCTL_TURN_SECRET", "")
+	o, code := parseProbeTURN(t, "--user", "u", "--pass", "p", "--packets", "10", "--no-call", "--json",
+		"turn:h:3478?transport=udp", "turns:h")
+	if code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	p := o.Probe
+	if len(p.URLs) != 2 || p.Username != "u" || p.Password != "p" || p.Packets != 10 || !p.NoCall || !o.JSON || p.Timeout != probe.TURNReportTimeout {
+		t.Errorf("options %+v", o)
+	}
+
+	// Flags after the URLs work too (urfave/cli stops at the first argument by itself).
+	o, code = parseProbeTURN(t, "turn:h", "turn:h?transport=tcp", "-u", "alice", "-p", "pw", "--no-gather", "--timeout=3s", "--packets", "0")
+	if code != ExitOK || o.Probe.Username != "alice" || o.Probe.Password != "pw" || !o.Probe.NoGather ||
+		o.Probe.Timeout != 3*time.Second || o.Probe.Packets >= 0 || len(o.Probe.URLs) != 2 {
+		t.Fatalf("flags after args: exit %d %+v", code, o)
+	}
+
+	o, code = parseProbeTURN(t, "--secret", "s3", "turn:h")
+	if code != ExitOK || o.Probe.Secret != "s3" || o.Probe.RESTUser != "rtcctl" || o.Probe.Username != "" {
+		t.Fatalf("secret: exit %d %+v", code, o)
+	}
+
+	bad := map[string][]string{
+		"no url":             {"--user", "u", "--pass", "p"},
+		"stun url":           {"--user", "u", "--pass", "p", "stun:h"},
+		"bad transport":      {"--user", "u", "--pass", "p", "turn:h?transport=sctp"},
+		"turns over udp":     {"--user", "u", "--pass", "p", "turns:h?transport=udp"},
+		"creds in url":       {"--user", "u", "--pass", "p", "turn:u:p@h"},
+		"no credentials":     {"turn:h"},
+		"user without pass":  {"--user", "u", "turn:h"},
+		"user and secret":    {"--user", "u", "--pass", "p", "--secret", "s", "turn:h"},
+		"negative packets":   {"--user", "u", "--pass", "p", "--packets", "-1", "turn:h"},
+		"unknown flag":       {"--user", "u", "--pass", "p", "--frob", "turn:h"},
+		"bad port":           {"--user", "u", "--pass", "p", "turn:h:99999"},
+		"unknown flag after": {"turn:h", "--user", "u", "--pass", "p", "--frob"},
+	}
+	for name, args := range bad {
+		if _, code := parseProbeTURN(t, args...); code != ExitUsage {
+			t.Errorf("%s: exit %d, want %d", name, code, ExitUsage)
+		}
+	}
+	if _, code := parseProbeTURN(t, "--user", "u", "--pass", "p", "--ca-file", filepath.Join(t.TempDir(), "missing.pem"), "turns:h"); code != ExitCouldntRun {
+		t.Errorf("missing --ca-file: exit %d, want %d", code, ExitCouldntRun)
+	}
+}
+
+func TestProbeSTUNAndSignalFlags(t *testing.T) {
+	var stun *probeSTUNOptions
+	s := report.Buffers(&bytes.Buffer{}, &bytes.Buffer{})
+	stunCmd := func() *cli.Command {
+		return newProbeSTUNCommand(s, func(_ context.Context, _ *report.Streams, o *probeSTUNOptions) error { stun = o; return nil })
+	}
+	if code := runProbeCmd(t, stunCmd(), "stun:a:3478", "stun:b", "--count", "3", "--json"); code != ExitOK || stun.Probe.Count != 3 || len(stun.Probe.URLs) != 2 || !stun.JSON {
+		t.Fatalf("probe-stun: exit %d %+v", code, stun)
+	}
+	for name, args := range map[string][]string{
+		"none": {}, "stuns": {"stuns:a"}, "tcp": {"turn:a?transport=tcp"}, "count 0": {"stun:a", "--count", "0"}, "http": {"http://a"},
+	} {
+		if code := runProbeCmd(t, stunCmd(), args...); code != ExitUsage {
+			t.Errorf("probe-stun %s: exit %d", name, code)
+		}
+	}
+
+	var sig *probeSignalOptions
+	sigCmd := func() *cli.Command {
+		return newProbeSignalCommand(s, func(_ context.Context, _ *report.Streams, o *probeSignalOptions) error { sig = o; return nil })
+	}
+	if code := runProbeCmd(t, sigCmd(), "wss://h:8098/ws", "--idle", "70s", "--keepalive", "--insecure"); code != ExitOK ||
+		sig.Probe.Idle != 70*time.Second || !sig.Probe.Keepalive || !sig.Probe.TLS.Insecure || sig.Probe.KeepaliveInterval != 5*time.Second {
+		t.Fatalf("probe-signal: exit %d %+v", code, sig)
+	}
+	if code := runProbeCmd(t, sigCmd(), "--keepalive=false", "--idle=6s", "ws://h/ws"); code != ExitOK || sig.Probe.Keepalive || sig.Probe.Idle != 6*time.Second {
+		t.Fatalf("probe-signal keepalive=false: exit %d %+v", code, sig)
+	}
+	for name, args := range map[string][]string{
+		"none": {}, "two urls": {"ws://a/ws", "ws://b/ws"}, "https": {"https://h/ws"}, "keepalive without idle": {"ws://h/ws", "--keepalive"},
+		"negative idle": {"ws://h/ws", "--idle", "-1s"}, "no host": {"ws:///ws"},
+	} {
+		if code := runProbeCmd(t, sigCmd(), args...); code != ExitUsage {
+			t.Errorf("probe-signal %s: exit %d", name, code)
+		}
+	}
+}
+
+func TestProbeCommandsDescribeExamples(t *testing.T) {
+	s := report.Buffers(&bytes.Buffer{}, &bytes.Buffer{})
+	for _, c := range []*cli.Command{probeTURNCommand(s), probeSTUNCommand(s), probeSignalCommand(s)} {
+		if c.Hidden || !strings.Contains(c.Description, "Examples:") || !strings.Contains(c.Description, "rtcctl "+c.Name) {
+			t.Errorf("%s: hidden or no examples in its description", c.Name)
+		}
+	}
+}
+
+// TestProbeTURNJSONAgainstDeadPort runs the real command end to end (loopback only): a
+// closed port is exit 3 and the JSON has the version field and no password.
+func TestProbeTURNJSONAgainstDeadPort(t *testing.T) {
+	t.Setenv("RTCCTL_TURN_PASS", "")
+	t.Setenv("RTCCTL_TURN_SECRET", "")
+	port := deadTCPPort(t)
+	code, out, _ := execMainForTest(t, "probe-turn", "turn:127.0.0.1:"+port+"?transport=tcp", "--user", "u", "--pass", "hunter2", "--json")
+	if code != ExitCouldntRun {
+		t.Fatalf("exit %d, want 3; out %s", code, out)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("stdout is not only JSON: %v\n%s", err, out)
+	}
+	if doc["version"] != float64(report.SchemaVersion) || doc["command"] != "probe-turn" {
+		t.Errorf("version/command: %v %v", doc["version"], doc["command"])
+	}
+	if strings.Contains(out, "hunter2") {
+		t.Error("password in the JSON")
+	}
+}
+
+func deadTCPPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := strings.Cut(l.Addr().String(), ":")
+	_ = l.Close()
+	return port
+}
