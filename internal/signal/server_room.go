@@ -40,10 +40,13 @@ func (s *Server) handle(c *conn, data []byte) {
 		c.replyError(CodeMalformed, "frame is not valid UTF-8")
 		return
 	}
-	m, err := Decode(data)
-	if err != nil {
-		c.replyError(codeFor(err), strings.TrimPrefix(err.Error(), "signal: "))
-		return
+	m, ok := fastDecode(data)
+	if !ok {
+		var err error
+		if m, err = Decode(data); err != nil {
+			c.replyError(codeFor(err), strings.TrimPrefix(err.Error(), "signal: "))
+			return
+		}
 	}
 	switch m.Cmd {
 	case CmdPing:

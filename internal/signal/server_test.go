@@ -875,3 +875,41 @@ func TestServerConfigDefaults(t *testing.T) {
 		t.Fatalf("WriteQueueBytes %d cannot hold a maximal relay", c.WriteQueueBytes)
 	}
 }
+
+// FuzzServerFastDecode checks the server's fast path against Decode: whatever fastDecode
+// accepts must be valid JSON that Decode accepts with the same command and ids (msg is
+// only compared for presence).
+func FuzzServerFastDecode(f *testing.F) {
+	f.Add([]byte(`{"cmd":"join","roomId":"100","uid":"a"}`))
+	f.Add([]byte(`{"cmd":"join","roomId":100,"uid":-7}`))
+	f.Add([]byte(`{"cmd":"leave","roomId":"r","uid":"a"}`))
+	f.Add([]byte(` {"cmd" : "candidate", "roomId":"r","uid":"a","remoteUid":"b","msg":"{\"label\":0,\"id\":\"0\",\"candidate\":\"candidate:1 1 udp 1 127.0.0.1 5 typ host\"}"} `))
+	f.Add(relayFrame("room1", "a", "b", "o"))
+	f.Add([]byte(`{"cmd":"offer","roomId":"r","uid":"a","remoteUid":"b","msg":""}`))
+	f.Add([]byte(`{"cmd":"offer","roomId":"r","uid":"a","remoteUid":"b","msg":"\u00e9\ud800"}`))
+	f.Add([]byte(`{"cmd":"join","roomId":"<r>","uid":"a\u0041"}`))
+	f.Add([]byte(`{"cmd":"join","roomId":1.0e2,"uid":0}`))
+	f.Add([]byte(`{"cmd":"join","cmd":"leave","roomId":"r","uid":"a"}`))
+	f.Add([]byte(`{"CMD":"join","roomId":"r","uid":"a"}`))
+	f.Add([]byte(`{"cmd":"ping"}`))
+	for _, bf := range badFrames {
+		f.Add([]byte(bf.data))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fm, ok := fastDecode(data)
+		if !ok {
+			return
+		}
+		if !json.Valid(data) {
+			t.Fatalf("fast path accepted invalid JSON %q", data)
+		}
+		dm, err := Decode(data)
+		if err != nil {
+			t.Fatalf("fast path accepted %q, Decode refuses it: %v", data, err)
+		}
+		if fm.Cmd != dm.Cmd || fm.RoomID != dm.RoomID || fm.UID != dm.UID || fm.RemoteUID != dm.RemoteUID ||
+			(fm.Msg != "") != (dm.Msg != "") || dm.Code != 0 || dm.Reason != "" {
+			t.Fatalf("%q: fast path %+v, Decode %+v", data, fm, dm)
+		}
+	})
+}
