@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,8 @@ type loadOptions struct {
 	Call  peer.CallConfig
 	JSON  bool
 	JUnit string
+	// Output, when set, also receives the JSON report (for report merge).
+	Output string
 	// Verbose forwards per-room failure lines to stderr.
 	Verbose bool
 }
@@ -63,8 +66,8 @@ Examples:
    # 5,000 signaling rooms (10,000 websockets) at 500 rooms/s
    rtcctl load --server ws://10.0.0.5:8099/ws --signal-only --rooms 5000 --ramp 500 --json > sig.json
 
-   # shard 2 of 4 of a 1,000-call run, then merge
-   rtcctl load --server wss://... --rooms 1000 --shard 2/4 --json > shard-2.json
+   # shard 2 of 4 of a 1,000-call run (text on stdout, JSON to a file), then merge
+   rtcctl load --server wss://... --rooms 1000 --shard 2/4 --room-prefix nightly- -o shard-2.json
    rtcctl report merge shard-*.json`
 
 // loadCommand builds `rtcctl load`.
@@ -103,6 +106,7 @@ func newLoadCommand(s *report.Streams, runF func(context.Context, *report.Stream
 			&cli.DurationFlag{Name: "max-p99-message", Usage: "highest acceptable p99 signaling relay latency (--signal-only)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the versioned JSON report (mergeable) instead of text"},
 			&cli.StringFlag{Name: "junit", Usage: "also write a JUnit XML `FILE` (one case per threshold)"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "also write the JSON report to `FILE` (input of report merge)"},
 			&cli.DurationFlag{Name: "timeout", Usage: "bound the whole run (default: ramp time + duration + per-room deadlines + 30s)"},
 			&cli.DurationFlag{Name: "room-timeout", Value: load.DefaultRoomTimeout, Usage: "per-room deadline of the signaling exchange (--signal-only)"},
 		},
@@ -121,7 +125,7 @@ func newLoadCommand(s *report.Streams, runF func(context.Context, *report.Stream
 }
 
 func parseLoadFlags(c *cli.Context) (*loadOptions, error) {
-	o := &loadOptions{Embedded: c.Bool("embedded"), JSON: c.Bool("json"), JUnit: c.String("junit")}
+	o := &loadOptions{Embedded: c.Bool("embedded"), JSON: c.Bool("json"), JUnit: c.String("junit"), Output: c.String("output")}
 	cfg := load.Config{
 		Server: c.String("server"), CAFile: c.String("ca-file"), Insecure: c.Bool("insecure"),
 		Mode: load.ModeMedia, Rooms: c.Int("rooms"), Ramp: c.Float64("ramp"),
@@ -329,7 +333,27 @@ func runLoad(ctx context.Context, s *report.Streams, o *loadOptions) error {
 		}
 		return cannotRun(fmt.Errorf("no websocket could be opened to %s: %s", cfg.Server, ex), "is the server up and the URL right?")
 	}
+	if err := writeLoadJSONFile(o.Output, rep); err != nil {
+		return err
+	}
 	return finishLoadReport(s, rep, o.JSON, o.JUnit)
+}
+
+// writeLoadJSONFile writes rep as JSON to path (nothing when path is empty).
+func writeLoadJSONFile(path string, rep *load.Report) error {
+	if path == "" {
+		return nil
+	}
+	fh, err := os.Create(path)
+	if err != nil {
+		return cannotRun(fmt.Errorf("write %s: %w", path, err), "")
+	}
+	werr := report.WriteJSON(fh, rep)
+	cerr := fh.Close()
+	if werr != nil || cerr != nil {
+		return cannotRun(fmt.Errorf("write %s: %w", path, errors.Join(werr, cerr)), "")
+	}
+	return nil
 }
 
 // finishLoadReport renders rep (text or JSON), writes the JUnit file and maps the outcome

@@ -124,14 +124,24 @@ func TestReportMergeCLI(t *testing.T) {
 	dir := t.TempDir()
 	var files []string
 	for i := range 2 {
-		code, out, errOut := execMainForTest(t, "load", "--embedded", "--signal-only", "--rooms", "30", "--ramp", "0",
-			"--shard", []string{"0/2", "1/2"}[i], "--room-prefix", "merge-", "--json")
+		f := filepath.Join(dir, []string{"a.json", "b.json"}[i])
+		args := []string{"load", "--embedded", "--signal-only", "--rooms", "30", "--ramp", "0",
+			"--shard", []string{"0/2", "1/2"}[i], "--room-prefix", "merge-"}
+		if i == 0 {
+			args = append(args, "--json") // JSON on stdout
+		} else {
+			args = append(args, "-o", f) // text on stdout, JSON to the file
+		}
+		code, out, errOut := execMainForTest(t, args...)
 		if code != ExitOK {
 			t.Fatalf("shard %d: exit %d\n%s", i, code, errOut)
 		}
-		f := filepath.Join(dir, []string{"a.json", "b.json"}[i])
-		if err := os.WriteFile(f, []byte(out), 0o600); err != nil {
-			t.Fatal(err)
+		if i == 0 {
+			if err := os.WriteFile(f, []byte(out), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		} else if !strings.Contains(out, "15 of 15 rooms succeeded") {
+			t.Fatalf("shard 1 text report:\n%s", out)
 		}
 		files = append(files, f)
 	}

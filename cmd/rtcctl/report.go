@@ -87,16 +87,8 @@ func runReportMerge(_ context.Context, s *report.Streams, o *reportMergeOptions)
 		}
 		return cannotRun(err, "")
 	}
-	if o.Output != "" {
-		fh, err := os.Create(o.Output)
-		if err != nil {
-			return cannotRun(fmt.Errorf("write %s: %w", o.Output, err), "")
-		}
-		werr := report.WriteJSON(fh, merged)
-		cerr := fh.Close()
-		if werr != nil || cerr != nil {
-			return cannotRun(fmt.Errorf("write %s: %w", o.Output, errors.Join(werr, cerr)), "")
-		}
+	if err := writeLoadJSONFile(o.Output, merged); err != nil {
+		return err
 	}
 	return finishLoadReport(s, merged, o.JSON, o.JUnit)
 }
