@@ -88,11 +88,13 @@ type VideoAnalyzer struct {
 	consumed atomic.Bool
 	kf       keyFrameRequester
 
-	mu   sync.Mutex
-	st   VideoStats
-	rtp  *rtpCounter
-	fps  rateMeter
-	last *image.YCbCr
+	mu       sync.Mutex
+	st       VideoStats
+	rtp      *rtpCounter
+	fps      rateMeter // decoded frames
+	asmRate  rateMeter // assembled frames
+	decoding bool
+	last     *image.YCbCr
 
 	// picture analysis state (decode goroutine writes under mu)
 	decodedSince  int // decoded frames since the last analysed one
@@ -177,6 +179,9 @@ func (a *VideoAnalyzer) ConsumeRTP(ctx context.Context, src RTPReader, codec web
 		if err != nil {
 			return err
 		}
+		a.mu.Lock()
+		a.decoding = true
+		a.mu.Unlock()
 		jobs = make(chan decodeJob, decodeQueue)
 		workers.Add(1)
 		go func() {
@@ -221,6 +226,7 @@ func (a *VideoAnalyzer) ConsumeRTP(ctx context.Context, src RTPReader, codec web
 		for _, f := range frames {
 			a.mu.Lock()
 			a.st.FramesAssembled++
+			a.asmRate.add(now, 1)
 			if f.Key {
 				a.st.KeyFrames++
 				if a.st.FirstKeyFrameAt.IsZero() {
@@ -429,6 +435,9 @@ func (a *VideoAnalyzer) Stats() VideoStats {
 	st.LossPct = a.rtp.lossPct()
 	st.JitterMs = a.rtp.jitterMs()
 	st.FPS = a.fps.perSecond(now)
+	if !a.decoding {
+		st.FPS = a.asmRate.perSecond(now)
+	}
 	st.KeyFrameRequests = a.kf.calls()
 	if n := len(a.blackRecent); n > 0 {
 		blacks := 0
