@@ -165,6 +165,12 @@ func TestReportMergeCLI(t *testing.T) {
 		t.Fatalf("merged file: calls %+v relay samples %d shards %v", r.Calls, r.Signal.RelayMs.Count(), r.Shards)
 	}
 
+	// Thresholds given to merge replace the shards' own: an impossible p99 fails (exit 1).
+	code, out, _ = execMainForTest(t, "report", "merge", "--max-p99-message", "1ns", files[0], files[1])
+	if code != ExitCheckFail || !strings.Contains(out, "FAIL  p99_message") {
+		t.Errorf("merge with --max-p99-message 1ns: exit %d\n%s", code, out)
+	}
+
 	// The same shard twice is refused (exit 2), as is a file that is not a report.
 	if code, _, _ := execMainForTest(t, "report", "merge", files[0], files[0]); code != ExitUsage {
 		t.Errorf("same shard twice: exit %d, want %d", code, ExitUsage)
