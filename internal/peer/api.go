@@ -49,6 +49,10 @@ func newAPI(cfg Config, logs *pionLogs) (*webrtc.API, error) {
 	// relay-only connect on a fast path (FACTS: 2.0 s -> 3-5 ms on loopback).
 	se.SetRelayAcceptanceMinWait(0)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// The peer closes its PeerConnection itself (peer-leave, end of session). Letting
+	// pion close it on the remote's DTLS close_notify races with GetStats in
+	// finalize (pion v4.2.26: PeerConnection.close writes state GetStats reads).
+	se.DisableCloseByDTLS(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
 	if cfg.loopbackOnly() {
 		se.SetIncludeLoopbackCandidate(true)

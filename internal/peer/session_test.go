@@ -1,0 +1,194 @@
+package peer
+
+import (
+	"context"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rtcctl/rtcctl/internal/signal"
+	"github.com/rtcctl/rtcctl/internal/signal/signaltest"
+)
+
+// idleProxy is a TCP proxy that cuts a connection when the upstream has sent nothing for
+// idle, like nginx with proxy_read_timeout.
+func idleProxy(t *testing.T, upstream string, idle time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		close(done)
+		_ = ln.Close()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", upstream)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			wg.Add(3)
+			kick := make(chan struct{}, 1)
+			closeBoth := sync.OnceFunc(func() { _ = c.Close(); _ = u.Close() })
+			go func() { // client -> upstream
+				defer wg.Done()
+				_, _ = io.Copy(u, c)
+				closeBoth()
+			}()
+			go func() { // upstream -> client, resetting the idle timer
+				defer wg.Done()
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := u.Read(buf)
+					if n > 0 {
+						select {
+						case kick <- struct{}{}:
+						default:
+						}
+						if _, werr := c.Write(buf[:n]); werr != nil {
+							break
+						}
+					}
+					if err != nil {
+						break
+					}
+				}
+				closeBoth()
+			}()
+			go func() {
+				defer wg.Done()
+				tm := time.NewTimer(idle)
+				defer tm.Stop()
+				for {
+					select {
+					case <-kick:
+						tm.Reset(idle)
+					case <-tm.C:
+						closeBoth()
+						return
+					case <-done:
+						closeBoth()
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return "ws://" + ln.Addr().String() + "/ws"
+}
+
+// TestSignalDropMidCall: a proxy idle timeout cuts the quiet signaling websocket during a
+// call. Media keeps flowing, and the verdict carries a note naming the proxy timeout and
+// the keepalive fix. With the keepalive on, nothing is cut.
+func TestSignalDropMidCall(t *testing.T) {
+	t.Parallel()
+	srv := signaltest.StartLegacy(t)
+	u := strings.TrimPrefix(strings.TrimSuffix(srv.URL(), "/ws"), "ws://")
+	for _, tc := range []struct {
+		name      string
+		keepalive time.Duration
+		wantDrop  bool
+	}{
+		{"keepalive off", -1, true},
+		{"keepalive on", 200 * time.Millisecond, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proxy := idleProxy(t, u, 700*time.Millisecond)
+			rep := quickCall(t, CallConfig{Server: proxy, Keepalive: tc.keepalive, Duration: 2 * time.Second,
+				VideoProfile: smallProfile, Send: &Media{Video: true}})
+			notes := 0
+			for _, p := range rep.Peers {
+				if p.Signaling.Closed != nil {
+					t.Logf("%s: websocket closed: code %d after %.0f ms of call", p.UID, p.Signaling.Closed.Code, p.Signaling.Closed.CallAgeMs)
+				}
+				for _, c := range p.Calls {
+					for _, n := range c.Verdict.Notes {
+						if n.Code == "signal-dropped" {
+							notes++
+							if !strings.Contains(n.Finding, "proxy_read_timeout") || !strings.Contains(n.Fix, "keepalive") {
+								t.Errorf("note %q / fix %q does not name the proxy timeout and the keepalive", n.Finding, n.Fix)
+							}
+						}
+					}
+				}
+			}
+			if tc.wantDrop && notes == 0 {
+				t.Fatalf("the proxy cut the websocket but no verdict says so")
+			}
+			if !tc.wantDrop && notes > 0 {
+				t.Fatalf("keepalive on, yet the websocket dropped")
+			}
+			// The media path does not depend on the websocket: the first direction still
+			// got media (the drop came after negotiation).
+			if d := rep.Directions[0]; d.Video == nil || d.Video.FramesDecoded == 0 {
+				t.Errorf("no video after the drop: %+v", d.Verdict)
+			}
+		})
+	}
+}
+
+// TestRunStaysForNextPeer: without Once, a peer-leave ends the call and the session takes
+// the next peer's call, as the browser client does.
+func TestRunStaysForNextPeer(t *testing.T) {
+	t.Parallel()
+	callSlots <- struct{}{}
+	defer func() { <-callSlots }()
+	srv := signaltest.StartLegacy(t)
+	room := signal.StringID("stay-" + RandomUID())
+	base := Config{Server: srv.URL(), Room: room, Send: Media{Video: true}, VideoProfile: smallProfile,
+		MediaTimeout: 4 * time.Second}
+	var wg sync.WaitGroup
+	var hostRes *Result
+	var hostErr error
+	host := base
+	host.UID = signal.StringID("host")
+	host.Duration = 8 * time.Second
+	host.PeerTimeout = 2 * time.Second
+	host.Logf = func(f string, a ...any) { t.Logf("host: "+f, a...) }
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		hostRes, hostErr = Run(context.Background(), host)
+	}()
+	time.Sleep(200 * time.Millisecond) // host joins first
+	for i, uid := range []string{"guest-1", "guest-2"} {
+		g := base
+		g.UID = signal.StringID(uid)
+		g.Duration = 1500 * time.Millisecond
+		g.Logf = func(f string, a ...any) { t.Logf(uid+": "+f, a...) }
+		res, err := Run(context.Background(), g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Calls) != 1 || !res.Calls[0].Verdict.OK {
+			t.Fatalf("guest %d: calls %d, verdict %+v", i+1, len(res.Calls), res.Verdict)
+		}
+		time.Sleep(200 * time.Millisecond) // the host sees peer-leave before the next joins
+	}
+	wg.Wait()
+	if hostErr != nil {
+		t.Fatal(hostErr)
+	}
+	if len(hostRes.Calls) != 2 {
+		t.Fatalf("host had %d calls, want 2", len(hostRes.Calls))
+	}
+	for i, c := range hostRes.Calls {
+		if c.Role != "caller" || c.EndReason != "peer-leave" || !c.Verdict.OK {
+			t.Errorf("call %d: role %s, end %s, verdict %s: %s", i+1, c.Role, c.EndReason, c.Verdict.Code, c.Verdict.Finding)
+		}
+	}
+}
