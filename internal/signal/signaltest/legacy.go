@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -196,7 +197,8 @@ func StartLegacyTLS(tb testing.TB) *Legacy {
 }
 
 func (l *Legacy) serve() {
-	l.srv = &http.Server{Handler: l, ReadHeaderTimeout: 10 * time.Second}
+	l.srv = &http.Server{Handler: l, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: log.New(legacyLogWriter{l}, "http: ", 0)} // TLS handshake errors go to Logs, not stderr
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
@@ -298,6 +300,16 @@ func (l *Legacy) Close() {
 		}
 		l.wg.Wait()
 	})
+}
+
+// legacyLogWriter feeds the http.Server's error log into Logs.
+type legacyLogWriter struct{ l *Legacy }
+
+func (w legacyLogWriter) Write(p []byte) (int, error) {
+	w.l.mu.Lock()
+	w.l.logf("%s", strings.TrimRight(string(p), "\n"))
+	w.l.mu.Unlock()
+	return len(p), nil
 }
 
 // logf appends to the console log; l.mu must be held.
