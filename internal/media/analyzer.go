@@ -40,8 +40,10 @@ type AnalyzerConfig struct {
 	// frame is still decoded, because VP8 inter frames need the whole
 	// reference chain, and every frame's stamp is still read (about 8000
 	// pixel reads at 640x480), so latency and stamp loss stay exact. The
-	// saving is the luma pass only, small next to libvpx decoding: see the
-	// package benchmarks for the numbers. Default 1 (every frame).
+	// saving is the luma pass only, small next to libvpx decoding: for a
+	// 640x480@30 1 Mbit/s stream BenchmarkAnalyzerCPU measured about 3.4% of
+	// one core with every frame analysed and 3.2% with DecodeEvery 10
+	// (NoDecode: under 0.2%). Default 1 (every frame).
 	DecodeEvery int
 	// NoDecode skips video decoding entirely: only RTP statistics and frame
 	// assembly are measured (the cheapest mode, for large load tests).

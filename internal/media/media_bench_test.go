@@ -143,6 +143,7 @@ func BenchmarkAnalyzerCPU(b *testing.B) {
 		b.ReportMetric(nodec-base, "cpu%_rtp_only")
 		b.ReportMetric(base, "cpu%_replay_baseline")
 		b.ReportMetric(fs.FPS, "decoded_fps")
+		b.ReportMetric(float64(fs.Bytes)*8/1000/window.Seconds(), "stream_kbps")
 	}
 }
 
