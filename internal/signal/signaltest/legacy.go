@@ -2,6 +2,13 @@
 // in-process stand-in of the original Node.js server (signal_server.js on
 // nodejs-websocket), quirks included, so that tests can prove rtcctl works against the
 // servers deployed in the wild.
+//
+// Where protocol.md is silent the stand-in follows the shape of the course's
+// signal_server.js: a joiner is told about members whose uid is != (loose equality) its
+// own, so uids 100 and "100" in one room hear nothing of each other; the close handler
+// ("force leave") checks membership first, so a leave followed by a close sends one
+// peer-leave; a member entry is looked up with ===. Frames are decoded as text with
+// invalid UTF-8 replaced, as Buffer.toString does.
 package signaltest
 
 import (
