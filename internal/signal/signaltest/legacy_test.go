@@ -348,3 +348,17 @@ func TestLegacyCloseLeavesNoGoroutines(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// The joiner is told about members whose uid != its own (loose equality): uids 100 and
+// "100" both enter the room but hear nothing of each other.
+func TestLegacyLooseUIDCompare(t *testing.T) {
+	t.Parallel()
+	l := StartLegacy(t)
+	a, b := connect(t, l, "/ws", nil), connect(t, l, "/ws", nil)
+	a.send(`{"cmd":"join","roomId":"r","uid":100}`)
+	waitMembers(t, l, `"r"`, 1)
+	b.send(`{"cmd":"join","roomId":"r","uid":"100"}`)
+	waitMembers(t, l, `"r"`, 2)
+	a.silent(200 * time.Millisecond)
+	b.silent(50 * time.Millisecond)
+}
