@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rtcctl/rtcctl/internal/serve"
+	"github.com/rtcctl/rtcctl/internal/signal"
 	"github.com/rtcctl/rtcctl/internal/testenv"
 )
 
@@ -37,7 +38,10 @@ func sigCheck(t *testing.T, rep *SignalReport, name string) Check {
 func startServe(t *testing.T, tls bool) *serve.Server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := serve.Start(ctx, serve.Config{Addr: "127.0.0.1:0", TLSSelfSigned: tls})
+	// No server pings, like the original Node server: only then does an idle client send
+	// nothing, which is what the idle test is about.
+	s, err := serve.Start(ctx, serve.Config{Addr: "127.0.0.1:0", TLSSelfSigned: tls,
+		Signal: signal.ServerConfig{PingInterval: -1}})
 	if err != nil {
 		cancel()
 		t.Fatalf("serve: %v", err)

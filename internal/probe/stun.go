@@ -20,8 +20,9 @@ const (
 	STUNReportTimeout = 12 * time.Second
 	// STUNServerTimeout bounds the binding requests to one server (all servers in parallel).
 	STUNServerTimeout = 3 * time.Second
-	// STUNBehaviorTimeout bounds each RFC 5780 test (two mapping and two filtering tests,
-	// one after the other). A filtering test that gets no answer takes all of it.
+	// STUNBehaviorTimeout bounds each RFC 5780 test (two mapping tests, then a binding from
+	// a fresh socket and two filtering tests, one after the other). A filtering test that
+	// gets no answer takes all of it.
 	STUNBehaviorTimeout = 1500 * time.Millisecond
 	// stunRequestTimeout bounds one binding request (retransmits inside).
 	stunRequestTimeout = 1500 * time.Millisecond
@@ -269,7 +270,7 @@ func classify(ctx context.Context, n transport.Net, cl *packetClient, rep *STUNR
 	} else {
 		other, err := net.ResolveUDPAddr("udp4", primary.other)
 		if err == nil {
-			rfc5780(ctx, cl, rep, primary.addr, other, primary.mapped)
+			rfc5780(ctx, n, cl, rep, primary.addr, other, primary.mapped)
 		}
 	}
 	verdict(rep)
@@ -285,8 +286,8 @@ func mappedList(m map[string]string) string {
 }
 
 // rfc5780 runs the behaviour discovery tests of RFC 5780 section 4.3 and 4.4.
-func rfc5780(ctx context.Context, cl *packetClient, rep *STUNReport, primary, other *net.UDPAddr, mapped1 string) {
-	test := func(to *net.UDPAddr, change []byte) (*bindingResult, error) {
+func rfc5780(ctx context.Context, n transport.Net, cl *packetClient, rep *STUNReport, primary, other *net.UDPAddr, mapped1 string) {
+	test := func(cl *packetClient, to *net.UDPAddr, change []byte) (*bindingResult, error) {
 		tctx, cancel := context.WithTimeout(ctx, STUNBehaviorTimeout)
 		defer cancel()
 		return cl.binding(tctx, to, change)
@@ -294,7 +295,7 @@ func rfc5780(ctx context.Context, cl *packetClient, rep *STUNReport, primary, ot
 	if rep.Mapping != BehaviorNoNAT {
 		// Mapping test II: the other IP, the primary port.
 		altIP := &net.UDPAddr{IP: other.IP, Port: primary.Port}
-		b2, err := test(altIP, nil)
+		b2, err := test(cl, altIP, nil)
 		switch {
 		case err != nil:
 			rep.MappingBasis += "; RFC 5780 mapping test II got no answer from " + altIP.String()
@@ -302,7 +303,7 @@ func rfc5780(ctx context.Context, cl *packetClient, rep *STUNReport, primary, ot
 			rep.Mapping = BehaviorIndependent
 			rep.MappingBasis = "RFC 5780: the same mapping towards " + primary.String() + " and " + altIP.String()
 		default:
-			b3, err := test(other, nil)
+			b3, err := test(cl, other, nil)
 			switch {
 			case err != nil:
 				rep.Mapping = BehaviorEndpointDep
@@ -316,8 +317,21 @@ func rfc5780(ctx context.Context, cl *packetClient, rep *STUNReport, primary, ot
 			}
 		}
 	}
+	// The filtering tests need a fresh socket: the mapping tests above opened the NAT's
+	// filter towards the other address, which would let every answer through.
+	pc, err := n.ListenPacket("udp4", "0.0.0.0:0")
+	if err != nil {
+		rep.FilteringBasis = "cannot open a second socket: " + err.Error()
+		return
+	}
+	fresh := newPacketClient(pc)
+	defer fresh.Close()
+	if _, err := test(fresh, primary, nil); err != nil {
+		rep.FilteringBasis = "a fresh socket got no answer from " + primary.String()
+		return
+	}
 	// Filtering test II: ask for an answer from the other IP and port.
-	if b, err := test(primary, []byte{0, 0, 0, 0x06}); err == nil {
+	if b, err := test(fresh, primary, []byte{0, 0, 0, 0x06}); err == nil {
 		if b.from != nil && b.from.String() == primary.String() {
 			rep.FilteringBasis = "the server ignored CHANGE-REQUEST (answered from its primary address)"
 			return
@@ -327,7 +341,7 @@ func rfc5780(ctx context.Context, cl *packetClient, rep *STUNReport, primary, ot
 		return
 	}
 	// Filtering test III: ask for an answer from the other port only.
-	if b, err := test(primary, []byte{0, 0, 0, 0x02}); err == nil {
+	if b, err := test(fresh, primary, []byte{0, 0, 0, 0x02}); err == nil {
 		if b.from != nil && b.from.String() == primary.String() {
 			rep.FilteringBasis = "the server ignored CHANGE-REQUEST (answered from its primary address)"
 			return
