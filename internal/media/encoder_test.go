@@ -58,6 +58,7 @@ func TestStampSurvivesVP8(t *testing.T) {
 	for _, p := range []VideoProfile{
 		{Width: 640, Height: 480, FPS: 30, BitrateKbps: 300},
 		{Width: 320, Height: 240, FPS: 30, BitrateKbps: 300},
+		{Width: 640, Height: 480, FPS: 30, BitrateKbps: 100},
 	} {
 		t.Run(p.Key(), func(t *testing.T) {
 			t.Parallel()

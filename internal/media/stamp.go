@@ -96,7 +96,8 @@ func ReadStamp(img image.Image) (s Stamp, ok bool) {
 		return Stamp{}, false
 	}
 	w, h := y.Rect.Dx(), y.Rect.Dy()
-	if w < stampCols*2 || StampBandHeight(w) > h {
+	if y.Rect.Min != (image.Point{}) ||
+		w < stampCols*2 || StampBandHeight(w) > h || len(y.Y) < (h-1)*y.YStride+w {
 		return Stamp{}, false
 	}
 	var bits [stampBits]bool
