@@ -53,6 +53,7 @@ func newJoinCommand(s *report.Streams, runF func(context.Context, *report.Stream
 		&cli.StringFlag{Name: "uid", Usage: "this peer's `UID` (default: rtcctl-<random>)"},
 		&cli.DurationFlag{Name: "duration", Usage: "leave after this long (default: until Ctrl-C or --once)"},
 		&cli.BoolFlag{Name: "once", Usage: "leave after the first call ends"},
+		&cli.StringFlag{Name: "expect", Value: "audio,video", Usage: "what the other peer should send: audio,video | audio | video | none (a missing kind fails the verdict)"},
 		&cli.DurationFlag{Name: "peer-timeout", Value: peer.DefaultPeerTimeout, Usage: "give up when no peer arrives within this long"},
 	}
 	flags = append(flags, mediaFlags()...)
@@ -91,10 +92,14 @@ func parseJoinFlags(c *cli.Context) (*joinOptions, error) {
 	if c.Duration("duration") < 0 || c.Duration("peer-timeout") <= 0 {
 		return nil, usagef("--duration must not be negative and --peer-timeout must be positive")
 	}
+	expect, err := parseSend(c.String("expect"))
+	if err != nil {
+		return nil, usagef("--expect %q: want audio,video | audio | video | none", c.String("expect"))
+	}
 	cfg := peer.Config{
 		Server: c.String("server"), CAFile: mo.CAFile, Insecure: mo.Insecure, Keepalive: mo.Keepalive,
 		Room: rid, ICEServers: mo.ICEServers, RelayOnly: mo.RelayOnly, CandidateFormat: mo.CandidateFormat,
-		Send: mo.Send, Receive: &peer.Media{Audio: true, Video: true},
+		Send: mo.Send, Receive: &expect,
 		VideoProfile: mo.Video, AudioProfile: mo.Audio,
 		Once: c.Bool("once"), Duration: c.Duration("duration"), PeerTimeout: c.Duration("peer-timeout"),
 		KeepFrame: mo.Snapshot != "", RecordDir: mo.RecordDir, Verbose: c.Bool("verbose"),

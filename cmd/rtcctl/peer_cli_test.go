@@ -13,8 +13,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/rtcctl/rtcctl/internal/media"
+	"github.com/rtcctl/rtcctl/internal/peer"
 	"github.com/rtcctl/rtcctl/internal/report"
 	"github.com/rtcctl/rtcctl/internal/signal"
+	"github.com/rtcctl/rtcctl/internal/signal/signaltest"
 )
 
 // parsePeerCmd runs `rtcctl NAME ARGS` with a command whose run func only records options.
@@ -255,4 +258,74 @@ func readJUnit(t *testing.T, path string) junitDoc {
 		t.Fatalf("junit %s: %v\n%s", path, err, b)
 	}
 	return d
+}
+
+// TestJoinMeetsPeer runs `rtcctl join` (real command path) against the legacy stand-in
+// while a library peer joins the same room; the JSON report says the call worked.
+func TestJoinMeetsPeer(t *testing.T) {
+	srv := signaltest.StartLegacy(t)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_, _ = peer.Run(context.Background(), peer.Config{Server: srv.URL(), Room: signal.StringID("cli-100"),
+			Network: peer.NetworkLoopback, Send: peer.Media{Video: true}, Duration: 3 * time.Second,
+			VideoProfile: media.VideoProfile{Width: 320, Height: 240, FPS: 15, BitrateKbps: 300}})
+	}()
+	code, out, errOut := execMainForTest(t, "join", "--server", srv.URL(), "--room", "cli-100", "--once",
+		"--send", "video", "--expect", "video", "--resolution", "320x240", "--duration", "6s", "--json")
+	if code != ExitOK {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	var res struct {
+		Version int `json:"version"`
+		Calls   []struct {
+			Role string `json:"role"`
+		} `json:"calls"`
+		Verdict struct {
+			Code string `json:"code"`
+		} `json:"verdict"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if res.Version != report.SchemaVersion || len(res.Calls) != 1 || res.Calls[0].Role != "caller" || res.Verdict.Code != "ok" {
+		t.Fatalf("report %+v", res)
+	}
+}
+
+// TestJoinAloneExits1 : no peer within --peer-timeout is a failed verdict (exit 1) with the
+// silent-server hints in the text report.
+func TestJoinAloneExits1(t *testing.T) {
+	srv := signaltest.StartLegacy(t)
+	code, out, errOut := execMainForTest(t, "join", "--server", srv.URL(), "--room", "alone", "--peer-timeout", "1s")
+	if code != ExitCheckFail {
+		t.Fatalf("exit %d, want 1\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"no-peer", "room id type", "fix:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestJoinCtrlC: cancelling the context (Ctrl-C in main) mid-call leaves cleanly and still
+// prints the report.
+func TestJoinCtrlC(t *testing.T) {
+	srv := signaltest.StartLegacy(t)
+	go func() {
+		_, _ = peer.Run(context.Background(), peer.Config{Server: srv.URL(), Room: signal.StringID("ctrl-c"),
+			Network: peer.NetworkLoopback, Send: peer.Media{Video: true}, Duration: 4 * time.Second, Once: true,
+			VideoProfile: media.VideoProfile{Width: 320, Height: 240, FPS: 15, BitrateKbps: 300}})
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+	defer cancel()
+	var out, errb bytes.Buffer
+	start := time.Now()
+	code := run(ctx, report.Buffers(&out, &errb), []string{"rtcctl", "join", "--server", srv.URL(), "--room", "ctrl-c",
+		"--send", "video", "--expect", "video", "--resolution", "320x240"})
+	if el := time.Since(start); el > 6*time.Second {
+		t.Fatalf("join took %v after the cancel", el)
+	}
+	if code != ExitOK || !strings.Contains(out.String(), "verdict: ok") || !strings.Contains(out.String(), "ended: canceled") {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
 }

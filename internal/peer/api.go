@@ -54,10 +54,11 @@ func newAPI(cfg Config, logs *pionLogs) (*webrtc.API, error) {
 	// finalize (pion v4.2.26: PeerConnection.close writes state GetStats reads).
 	se.DisableCloseByDTLS(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
-	if cfg.loopbackOnly() {
+	switch {
+	case cfg.Network == NetworkLoopback:
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	} else if cfg.Network == NetworkAll {
+	case cfg.Network == NetworkAll, anyLoopback(cfg.Server, cfg.ICEServers):
 		se.SetIncludeLoopbackCandidate(true)
 	}
 	if cfg.SettingEngine != nil {

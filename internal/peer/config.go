@@ -73,9 +73,8 @@ type Thresholds struct {
 type NetworkMode string
 
 const (
-	// NetworkAuto uses loopback only when the signaling server and every ICE server are on
-	// loopback (a local test: nothing leaves the machine), else every interface but
-	// loopback.
+	// NetworkAuto uses every interface, and adds loopback candidates when the signaling
+	// server or an ICE server is on loopback (the other peer may be on this machine).
 	NetworkAuto NetworkMode = ""
 	// NetworkLoopback uses loopback addresses only.
 	NetworkLoopback NetworkMode = "loopback"
@@ -235,20 +234,14 @@ func RandomUID() string {
 	return "rtcctl-" + hex.EncodeToString(b[:])
 }
 
-// loopbackOnly decides NetworkAuto: loopback when the signaling host and every ICE server
-// host are loopback addresses or "localhost".
-func (c Config) loopbackOnly() bool {
-	switch c.Network {
-	case NetworkLoopback:
-		return true
-	case NetworkAll:
-		return false
-	}
-	u, err := url.Parse(c.Server)
+// onLoopback reports whether the signaling host and every ICE server host are loopback
+// addresses or "localhost".
+func onLoopback(server string, ice []webrtc.ICEServer) bool {
+	u, err := url.Parse(server)
 	if err != nil || !isLoopbackHost(u.Hostname()) {
 		return false
 	}
-	for _, s := range c.ICEServers {
+	for _, s := range ice {
 		for _, raw := range s.URLs {
 			if !isLoopbackHost(iceURLHost(raw)) {
 				return false
@@ -256,6 +249,21 @@ func (c Config) loopbackOnly() bool {
 		}
 	}
 	return true
+}
+
+// anyLoopback reports whether the signaling host or any ICE server host is loopback.
+func anyLoopback(server string, ice []webrtc.ICEServer) bool {
+	if u, err := url.Parse(server); err == nil && isLoopbackHost(u.Hostname()) {
+		return true
+	}
+	for _, s := range ice {
+		for _, raw := range s.URLs {
+			if isLoopbackHost(iceURLHost(raw)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func isLoopbackHost(h string) bool {

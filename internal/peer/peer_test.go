@@ -116,7 +116,7 @@ func TestRunAloneNoPeer(t *testing.T) {
 	t.Parallel()
 	srv := signaltest.StartLegacy(t)
 	start := time.Now()
-	res, err := Run(context.Background(), Config{Server: srv.URL(), Room: signal.StringID("lonely"),
+	res, err := Run(context.Background(), Config{Server: srv.URL(), Room: signal.StringID("lonely"), Network: NetworkLoopback,
 		PeerTimeout: time.Second, Logf: testLogf(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -238,5 +238,38 @@ func TestRunCallFaults(t *testing.T) {
 			}
 			t.Logf("%s: %s: %s; fix: %s", tc.dir, d.Verdict.Code, d.Verdict.Finding, d.Verdict.Fix)
 		})
+	}
+}
+
+// TestRoomIDTypeMismatch: on the original server 100 and "100" are different rooms, so a
+// peer sending a number never meets a browser sending a string; both report no-peer, and
+// the hint names the id type.
+func TestRoomIDTypeMismatch(t *testing.T) {
+	t.Parallel()
+	srv := signaltest.StartLegacy(t)
+	rooms := []signal.ID{signal.NumberID(100), signal.StringID("100")}
+	results := make([]*Result, 2)
+	errs := make([]error, 2)
+	done := make(chan int, 2)
+	for i := range rooms {
+		go func() {
+			results[i], errs[i] = Run(context.Background(), Config{Server: srv.URL(), Room: rooms[i],
+				Network: NetworkLoopback, PeerTimeout: 1500 * time.Millisecond})
+			done <- i
+		}()
+	}
+	<-done
+	<-done
+	for i, r := range results {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if r.Verdict.Code != "no-peer" || len(r.Calls) != 0 {
+			t.Errorf("room %s: verdict %s with %d calls, want no-peer", rooms[i].Key(), r.Verdict.Code, len(r.Calls))
+		}
+	}
+	causes := strings.Join(results[0].Verdict.Causes, " ")
+	if !strings.Contains(causes, "JSON number") || !strings.Contains(causes, `"100"`) {
+		t.Errorf("causes do not explain the id type: %q", causes)
 	}
 }

@@ -51,6 +51,10 @@ type CallConfig struct {
 	// Stage deadlines as in Config (unset: defaults; PeerTimeout defaults to JoinTimeout+
 	// NegotiateTimeout here, since the second side joins at once).
 	PeerTimeout, ICETimeout, MediaTimeout time.Duration
+	// Network selects the interfaces ICE may use. Unset: loopback only when the server and
+	// every ICE server are on loopback (both peers are in this process, so nothing needs to
+	// leave the machine), else NetworkAuto.
+	Network NetworkMode
 	// Side, when set, adjusts each side's Config before it starts: side is "a" (joins first,
 	// so it is the caller) or "b". Tests use it to inject faults on one side.
 	Side func(side string, cfg *Config)
@@ -159,6 +163,9 @@ func RunCall(ctx context.Context, cc CallConfig) (*CallReport, error) {
 	for _, s := range cc.ICEServers {
 		rep.ICEServers = append(rep.ICEServers, s.URLs...)
 	}
+	if cc.Network == NetworkAuto && onLoopback(cc.Server, cc.ICEServers) {
+		cc.Network = NetworkLoopback
+	}
 	peerTimeout := cc.PeerTimeout
 	if peerTimeout <= 0 {
 		peerTimeout = DefaultJoinTimeout + DefaultNegotiateTimeout
@@ -169,7 +176,7 @@ func RunCall(ctx context.Context, cc CallConfig) (*CallReport, error) {
 			Keepalive: cc.Keepalive, Room: cc.Room,
 			UID:        signal.StringID("rtcctl-" + side + "-" + RandomUID()[7:]),
 			ICEServers: cc.ICEServers, RelayOnly: cc.RelayOnly, CandidateFormat: cc.CandidateFormat,
-			Send: send, VideoProfile: cc.VideoProfile, AudioProfile: cc.AudioProfile,
+			Network: cc.Network, Send: send, VideoProfile: cc.VideoProfile, AudioProfile: cc.AudioProfile,
 			Once: true, PeerTimeout: peerTimeout, ICETimeout: cc.ICETimeout, MediaTimeout: cc.MediaTimeout,
 			KeepFrame: cc.KeepFrame, RecordDir: cc.RecordDir, Verbose: cc.Verbose,
 			Logf: func(f string, a ...any) { cc.Logf(side+": "+f, a...) },

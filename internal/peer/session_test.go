@@ -149,7 +149,7 @@ func TestRunStaysForNextPeer(t *testing.T) {
 	defer func() { <-callSlots }()
 	srv := signaltest.StartLegacy(t)
 	room := signal.StringID("stay-" + RandomUID())
-	base := Config{Server: srv.URL(), Room: room, Send: Media{Video: true}, VideoProfile: smallProfile,
+	base := Config{Server: srv.URL(), Room: room, Network: NetworkLoopback, Send: Media{Video: true}, VideoProfile: smallProfile,
 		MediaTimeout: 4 * time.Second}
 	var wg sync.WaitGroup
 	var hostRes *Result
