@@ -323,7 +323,7 @@ func (r *signalRun) connectStages(ctx context.Context) (net.Conn, bool) {
 	c.OK = info.Verified
 	c.Detail = fmt.Sprintf("%s, certificate %s", info.Version, leafSummary(info))
 	if !info.Verified {
-		c.Detail += ": " + info.Problem
+		c.Detail += ": " + problemText(info)
 		c.Fix = tlsFix(info, "--ca-file")
 		if r.opts.TLS.Insecure {
 			c.OK = true

@@ -36,6 +36,9 @@ type TLSInfo struct {
 	// Problem names a verification failure: "self-signed", "unknown-authority", "expired",
 	// "not-yet-valid", "hostname-mismatch", "handshake" or "other".
 	Problem string `json:"problem,omitempty"`
+	// HostnameMismatch is true when the certificate does not cover ServerName (also when
+	// Problem names a chain problem first).
+	HostnameMismatch bool `json:"hostname_mismatch,omitempty"`
 	// Error is the verification or handshake error text.
 	Error string `json:"error,omitempty"`
 }
@@ -71,27 +74,36 @@ func tlsHandshake(ctx context.Context, conn net.Conn, serverName string, opts TL
 	for _, c := range st.PeerCertificates {
 		info.Chain = append(info.Chain, certInfo(c))
 	}
-	if err := verifyChain(st.PeerCertificates, serverName, opts.RootCAs, time.Now()); err != nil {
-		info.Problem = certProblem(err, st.PeerCertificates)
-		info.Error = err.Error()
-	} else {
+	chainErr, hostErr := verifyChain(st.PeerCertificates, serverName, opts.RootCAs, time.Now())
+	switch {
+	case chainErr != nil:
+		info.Problem = certProblem(chainErr, st.PeerCertificates)
+		info.Error = chainErr.Error()
+		if hostErr != nil {
+			info.HostnameMismatch = true
+			info.Error += "; " + hostErr.Error()
+		}
+	case hostErr != nil:
+		info.Problem, info.HostnameMismatch, info.Error = "hostname-mismatch", true, hostErr.Error()
+	default:
 		info.Verified = true
 	}
 	return tc, info, nil
 }
 
-func verifyChain(certs []*x509.Certificate, serverName string, roots *x509.CertPool, now time.Time) error {
+// verifyChain checks the chain (trust, validity) and the name separately, so a self-signed
+// certificate for the wrong name is reported as both.
+func verifyChain(certs []*x509.Certificate, serverName string, roots *x509.CertPool, now time.Time) (chainErr, hostErr error) {
 	if len(certs) == 0 {
-		return errors.New("no certificate presented")
+		return errors.New("no certificate presented"), nil
 	}
 	inter := x509.NewCertPool()
 	for _, c := range certs[1:] {
 		inter.AddCert(c)
 	}
-	_, err := certs[0].Verify(x509.VerifyOptions{
-		DNSName: serverName, Roots: roots, Intermediates: inter, CurrentTime: now,
-	})
-	return err
+	_, chainErr = certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now})
+	hostErr = certs[0].VerifyHostname(serverName)
+	return chainErr, hostErr
 }
 
 func certProblem(err error, certs []*x509.Certificate) string {
@@ -136,11 +148,19 @@ func certInfo(c *x509.Certificate) CertInfo {
 
 // tlsFix explains a certificate problem and what to do about it.
 func tlsFix(info *TLSInfo, caFlag string) string {
+	fix := tlsProblemFix(info, info.Problem, caFlag)
+	if info.HostnameMismatch && info.Problem != "hostname-mismatch" {
+		fix += "; also, " + tlsProblemFix(info, "hostname-mismatch", caFlag)
+	}
+	return fix
+}
+
+func tlsProblemFix(info *TLSInfo, problem, caFlag string) string {
 	var leaf CertInfo
 	if len(info.Chain) > 0 {
 		leaf = info.Chain[0]
 	}
-	switch info.Problem {
+	switch problem {
 	case "self-signed":
 		return fmt.Sprintf("the server's certificate is self-signed (%s): browsers refuse it; install a certificate from a public CA (e.g. Let's Encrypt), or trust this one with %s", leaf.Subject, caFlag)
 	case "unknown-authority":
@@ -156,4 +176,12 @@ func tlsFix(info *TLSInfo, caFlag string) string {
 		return "the TLS handshake failed: check that this port speaks TLS (a plain TURN/HTTP port answers garbage), and that the server has a certificate and key configured"
 	}
 	return "the certificate chain could not be verified: " + info.Error
+}
+
+// problemText names what is wrong with the certificate, both problems when there are two.
+func problemText(info *TLSInfo) string {
+	if info.HostnameMismatch && info.Problem != "hostname-mismatch" {
+		return info.Problem + " and hostname-mismatch"
+	}
+	return info.Problem
 }

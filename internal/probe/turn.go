@@ -373,7 +373,7 @@ func (r *turnRun) connectAndChallenge(ctx context.Context) (*turnSession, bool) 
 		c := Check{Name: "tls", OK: info.Verified, Elapsed: Millis(time.Since(start)),
 			Detail: fmt.Sprintf("%s, certificate %s", info.Version, leafSummary(info))}
 		if !info.Verified {
-			c.Detail += ": " + info.Problem
+			c.Detail += ": " + problemText(info)
 			c.Fix = tlsFix(info, "--ca-file")
 			if r.opts.TLS.Insecure {
 				c.OK, c.Skipped = true, false
