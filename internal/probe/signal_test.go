@@ -11,6 +11,7 @@ import (
 
 	"github.com/rtcctl/rtcctl/internal/serve"
 	"github.com/rtcctl/rtcctl/internal/signal"
+	"github.com/rtcctl/rtcctl/internal/signal/signaltest"
 	"github.com/rtcctl/rtcctl/internal/testenv"
 )
 
@@ -155,5 +156,16 @@ func TestSignalRefusedAndBadURL(t *testing.T) {
 	mixed := Signal(context.Background(), SignalOptions{URL: "ws://127.0.0.1:" + itoa(port) + "/ws", PageURL: "https://example.com/"})
 	if c := sigCheck(t, mixed, "mixed-content"); c.OK || !strings.Contains(c.Fix, "wss://") {
 		t.Errorf("mixed content: %+v", c)
+	}
+}
+
+// TestSignalLegacyServer probes the stand-in of the original Node server (first joiner gets
+// nothing, no pings of its own, any path): join and a short idle must pass.
+func TestSignalLegacyServer(t *testing.T) {
+	t.Parallel()
+	l := signaltest.StartLegacy(t)
+	rep := Signal(context.Background(), SignalOptions{URL: l.URL(), Idle: 300 * time.Millisecond})
+	if !rep.OK || !rep.Join.RespJoin || !rep.Join.NewPeer || len(rep.Join.Unexpected) != 0 || !rep.Idle.Survived {
+		t.Fatalf("%s", dump(rep))
 	}
 }
