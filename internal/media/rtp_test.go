@@ -271,3 +271,87 @@ func TestFreezeWhenFramesStop(t *testing.T) {
 		t.Fatalf("gap: %d", st.StampGapFrames)
 	}
 }
+
+// A lost packet breaks the VP8 reference chain: the analyzer must drop the
+// frames that depend on it (never feed libvpx a broken chain), ask for a
+// keyframe, and decode again from the next keyframe.
+func TestAnalyzerRecoversFromLoss(t *testing.T) {
+	t.Parallel()
+	enc, err := AcquireVideo(VideoProfile{Width: 320, Height: 240, FPS: 30, BitrateKbps: 450}, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := newSink(75)
+	detach := enc.AttachWriter(sink)
+	frames := sink.wait(t, 20*time.Second)
+	detach()
+	enc.Release()
+
+	const lossFrame = 10
+	nextKey := -1
+	for i := lossFrame + 1; i < len(frames); i++ {
+		if isVP8KeyFrame(frames[i].Data) {
+			nextKey = i
+			break
+		}
+	}
+	if nextKey < 0 {
+		t.Fatalf("no keyframe after frame %d in %d frames", lossFrame, len(frames))
+	}
+	pz := rtp.NewPacketizer(600, 96, 0x55, &codecs.VP8Payloader{EnablePictureID: true}, rtp.NewRandomSequencer(), 90000)
+	r := newChanReader()
+	lostPackets := 0
+	var feed [][]*rtp.Packet
+	for i, f := range frames {
+		pkts := pz.Packetize(f.Data, 3000)
+		if i == lossFrame {
+			lostPackets++
+			pkts = append(pkts[:len(pkts)/2:len(pkts)/2], pkts[len(pkts)/2+1:]...)
+		}
+		feed = append(feed, pkts)
+	}
+	go func() { // in real time, as a sender would
+		defer close(r.ch)
+		tk := time.NewTicker(time.Second / 30)
+		defer tk.Stop()
+		for _, pkts := range feed {
+			<-tk.C
+			for _, p := range pkts {
+				r.ch <- p
+			}
+		}
+	}()
+	var mu sync.Mutex
+	requests := 0
+	a := NewVideoAnalyzer(AnalyzerConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = a.ConsumeRTP(ctx, r, webrtc.RTPCodecParameters{RTPCodecCapability: VP8Capability, PayloadType: 96}, func() {
+		mu.Lock()
+		requests++
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := a.Stats()
+	t.Logf("%+v", st)
+	wantDecoded := lossFrame + len(frames) - nextKey
+	if st.FramesDecoded != wantDecoded || st.DecodeErrors != 0 {
+		t.Errorf("decoded %d frames (want %d), %d decode errors", st.FramesDecoded, wantDecoded, st.DecodeErrors)
+	}
+	if st.PacketsLost != int64(lostPackets) || st.FramesIncomplete != 1 {
+		t.Errorf("lost %d packets (want %d), %d incomplete frames", st.PacketsLost, lostPackets, st.FramesIncomplete)
+	}
+	if st.FramesDropped != nextKey-lossFrame-1 {
+		t.Errorf("dropped %d frames, want %d (up to the next keyframe)", st.FramesDropped, nextKey-lossFrame-1)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if requests < 2 || st.KeyFrameRequests != requests {
+		t.Errorf("keyframe requests: %d callbacks, stats say %d (want start + loss)", requests, st.KeyFrameRequests)
+	}
+	if st.StampedFrames != st.FramesDecoded {
+		t.Errorf("%d of %d decoded frames stamped", st.StampedFrames, st.FramesDecoded)
+	}
+}

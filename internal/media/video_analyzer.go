@@ -156,20 +156,6 @@ func (a *VideoAnalyzer) ConsumeRTP(ctx context.Context, src RTPReader, codec web
 	a.kf.fn = requestKeyframe
 	a.kf.request(true)
 
-	var rec *ivfwriter.IVFWriter
-	if a.cfg.RecordPath != "" {
-		w, err := ivfwriter.New(a.cfg.RecordPath, ivfwriter.WithCodec(codec.MimeType))
-		a.mu.Lock()
-		if err != nil {
-			a.st.RecordError = err.Error()
-			a.cfg.Logf("media: record %s: %v", a.cfg.RecordPath, err)
-		} else {
-			rec = w
-			a.st.Recording = a.cfg.RecordPath
-		}
-		a.mu.Unlock()
-	}
-
 	var (
 		jobs    chan decodeJob
 		workers sync.WaitGroup
@@ -191,6 +177,20 @@ func (a *VideoAnalyzer) ConsumeRTP(ctx context.Context, src RTPReader, codec web
 				a.decodeOne(dec, j)
 			}
 		}()
+	}
+
+	var rec *ivfwriter.IVFWriter
+	if a.cfg.RecordPath != "" {
+		w, err := ivfwriter.New(a.cfg.RecordPath, ivfwriter.WithCodec(codec.MimeType))
+		a.mu.Lock()
+		if err != nil {
+			a.st.RecordError = err.Error()
+			a.cfg.Logf("media: record %s: %v", a.cfg.RecordPath, err)
+		} else {
+			rec = w
+			a.st.Recording = a.cfg.RecordPath
+		}
+		a.mu.Unlock()
 	}
 
 	var asm *vp8Assembler
