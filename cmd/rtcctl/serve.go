@@ -293,6 +293,11 @@ func runServe(ctx context.Context, st *report.Streams, o *serveOptions) error {
 	return nil
 }
 
+func isLoopbackHost(h string) bool {
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
 // serveStartError maps Start errors to exit codes with a hint.
 func serveStartError(err error) error {
 	switch {
@@ -332,6 +337,11 @@ func printServeBanner(st *report.Streams, srv *serve.Server) {
 		default:
 			st.Progressf("  turn auth:  static user(s) %s, realm %q (passwords not printed)", strings.Join(in.TURNUsers, ", "), in.TURNRealm)
 		}
+	}
+	if host, _, err := net.SplitHostPort(srv.Addr().String()); err == nil && !isLoopbackHost(host) &&
+		len(in.TURNURLs) > 0 && strings.Contains(in.TURNURLs[0], "turn:127.") {
+		st.Progressf("  %s the page is reachable from the network but TURN listens on loopback: remote browsers cannot use it (add --turn-listen 0.0.0.0:3478 --turn-relay-ip <this host's IP>)",
+			report.Paint(st.ColorErr, "warning:", report.Warn...))
 	}
 	if in.SelfSigned {
 		st.Progressf("  tls:        self-signed certificate: the browser will warn once; accept it for this origin")

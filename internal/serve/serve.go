@@ -110,6 +110,9 @@ type Server struct {
 // when Close is called or ctx ends. Errors wrap ErrConfig, ErrAddrInUse, ErrListen, ErrTLS
 // or ErrTURN.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("serve: start: %w", err)
+	}
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr
 	}

@@ -488,6 +488,16 @@ func TestStartErrors(t *testing.T) {
 	ln.Close()
 }
 
+func TestStartWithCancelledContext(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if s, err := Start(ctx, Config{Addr: "127.0.0.1:0", TURN: true}); err == nil {
+		s.Close()
+		t.Fatal("Start with a cancelled context succeeded")
+	}
+}
+
 func TestTLSCertFiles(t *testing.T) {
 	t.Parallel()
 	cert := testenv.SelfSignedCert(t, testenv.CertOptions{})
