@@ -226,11 +226,13 @@ func resolveCredentials(opts TURNOptions) credentials {
 
 // turnRun carries one URL's probe state.
 type turnRun struct {
-	opts TURNOptions
-	cred credentials
-	rep  *TURNServerReport
-	u    ServerURL
-	ip   net.IP
+	// openRelay is set when the server allocated without credentials.
+	openRelay bool
+	opts      TURNOptions
+	cred      credentials
+	rep       *TURNServerReport
+	u         ServerURL
+	ip        net.IP
 }
 
 func (r *turnRun) check(c Check) { r.rep.Checks = append(r.rep.Checks, c) }
@@ -413,9 +415,15 @@ func (r *turnRun) connectAndChallenge(ctx context.Context) (*turnSession, bool) 
 		c.OK = true
 		c.Detail = "the server allocated WITHOUT credentials"
 		r.warn("open relay: the server allocates without authentication, so anyone can relay through it; enable long-term credentials (coturn lt-cred-mech or use-auth-secret)")
-		_ = s.readAllocation(ch.msg)
-		if s.relayed != nil {
-			s.deallocate(context.Background())
+		r.openRelay = true
+		if err := s.readAllocation(ch.msg); err == nil {
+			r.rep.Allocation = &Allocation{Relayed: s.relayed.String(), LifetimeSec: int(s.lifetime / time.Second), RTT: Millis(ch.rtt)}
+			if s.mapped != nil {
+				r.rep.Allocation.Mapped = s.mapped.String()
+			}
+			dctx, dcancel := context.WithTimeout(ctx, turnDeallocTimeout)
+			s.deallocateNoAuth(dctx)
+			dcancel()
 			s.relayed = nil
 		}
 	case r.rep.Challenge.Code == 401:
@@ -513,8 +521,16 @@ func (r *turnRun) challengeFailed(ctx context.Context, s *turnSession, start tim
 
 // authAllocate runs the authenticated Allocate.
 func (r *turnRun) authAllocate(ctx context.Context, s *turnSession) bool {
-	if r.rep.Challenge.Code == 0 {
-		return true // open relay: the challenge already allocated; measure with that session
+	if r.openRelay {
+		// The probe measures authenticated relays only (browsers always send credentials,
+		// and pion's client cannot use a server that never challenges).
+		c := Check{Name: "allocate", OK: r.rep.Allocation != nil, Detail: "allocated without credentials"}
+		if r.rep.Allocation != nil {
+			c.Detail += ": relayed address " + r.rep.Allocation.Relayed
+		}
+		r.check(c)
+		r.check(Check{Name: "relay", Skipped: true, Detail: "skipped: an open relay (see the warning)"})
+		return false
 	}
 	start := time.Now()
 	c := Check{Name: "allocate"}

@@ -209,3 +209,16 @@ func containsInt(list []int, v int) bool {
 	}
 	return false
 }
+
+func TestTURNOpenRelayWarned(t *testing.T) {
+	t.Parallel()
+	ct := testenv.StartCoturn(t, testenv.CoturnOptions{NoAuth: true})
+	rep := TURN(context.Background(), TURNOptions{URLs: []string{ct.UDPURL()}, Username: "user", Password: "pass"})
+	s := rep.Servers[0]
+	if s.Challenge == nil || s.Challenge.Code != 0 || s.Allocation == nil || s.Allocation.Relayed == "" {
+		t.Fatalf("open relay not seen: %s\n%s", dump(s), ct.Logs())
+	}
+	if !strings.Contains(strings.Join(s.Warnings, " "), "open relay") || !checkOf(t, s, "relay").Skipped {
+		t.Errorf("want an open-relay warning and a skipped relay: %s", dump(s))
+	}
+}

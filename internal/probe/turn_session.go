@@ -131,6 +131,16 @@ func (s *turnSession) deallocate(ctx context.Context) {
 	_, _, _ = s.authRequest(ctx, stun.MethodRefresh, stun.RawAttribute{Type: stun.AttrLifetime, Value: []byte{0, 0, 0, 0}})
 }
 
+// deallocateNoAuth frees an allocation an open relay made without credentials.
+func (s *turnSession) deallocateNoAuth(ctx context.Context) {
+	req, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodRefresh, stun.ClassRequest),
+		stun.RawAttribute{Type: stun.AttrLifetime, Value: []byte{0, 0, 0, 0}}, stun.Fingerprint)
+	if err != nil {
+		return
+	}
+	_, _, _ = s.c.roundTrip(ctx, req)
+}
+
 // sendTo relays data to peer with a Send indication.
 func (s *turnSession) sendTo(peer *net.UDPAddr, data []byte) error {
 	m, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodSend, stun.ClassIndication),

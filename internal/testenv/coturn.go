@@ -40,6 +40,8 @@ type CoturnOptions struct {
 	NoUDP, NoTCP bool
 	// STUNOnly runs coturn as a plain STUN server (-S): TURN requests are ignored.
 	STUNOnly bool
+	// NoAuth runs an open relay (--no-auth): Allocate succeeds without credentials.
+	NoAuth bool
 	// ExtraArgs are appended to the command line.
 	ExtraArgs []string
 }
@@ -76,7 +78,7 @@ func StartCoturn(tb testing.TB, opts CoturnOptions) *Coturn {
 	if opts.Realm == "" {
 		opts.Realm = "rtcctl.test"
 	}
-	if opts.Users == nil && opts.StaticAuthSecret == "" {
+	if opts.Users == nil && opts.StaticAuthSecret == "" && !opts.NoAuth {
 		opts.Users = map[string]string{"user": "pass"}
 	}
 	var cert *Cert
@@ -147,10 +149,16 @@ func startCoturnOnce(tb testing.TB, bin string, opts CoturnOptions, cert *Cert) 
 	} else {
 		args = append(args, "--no-tls")
 	}
-	if opts.StaticAuthSecret != "" {
+	switch {
+	case opts.NoAuth:
+		args = append(args, "--no-auth")
+	case opts.StaticAuthSecret != "":
 		args = append(args, "--use-auth-secret", "--static-auth-secret="+opts.StaticAuthSecret)
-	} else {
+	default:
 		args = append(args, "-a")
+	}
+	if opts.NoAuth {
+		opts.Users = nil
 	}
 	names := make([]string, 0, len(opts.Users))
 	for u := range opts.Users {
