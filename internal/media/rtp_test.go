@@ -2,6 +2,7 @@ package media
 
 import (
 	"context"
+	"image"
 	"io"
 	"math/rand"
 	"sync"
@@ -353,5 +354,65 @@ func TestAnalyzerRecoversFromLoss(t *testing.T) {
 	}
 	if st.StampedFrames != st.FramesDecoded {
 		t.Errorf("%d of %d decoded frames stamped", st.StampedFrames, st.FramesDecoded)
+	}
+}
+
+// Unstamped pictures (a browser's camera) are judged on pixels: a still
+// picture freezes, slow motion of a small object does not.
+func TestUnstampedChangeDetection(t *testing.T) {
+	t.Parallel()
+	clock := time.Unix(1764000000, 0)
+	a := NewVideoAnalyzer(AnalyzerConfig{Now: func() time.Time { return clock }})
+	bg := newVideoSource(VideoProfile{Width: 320, Height: 240, Pattern: PatternFrozen}).Render(0, clock)
+	picture := func(boxX int) *image.YCbCr {
+		img := image.NewYCbCr(bg.Rect, image.YCbCrSubsampleRatio420)
+		copy(img.Y, bg.Y)
+		fillLuma(img, 0, 0, 320, StampBandHeight(320), 30) // no stamp
+		fillLuma(img, boxX, 120, 40, 40, 240)
+		return img
+	}
+	for i := 0; i < 45; i++ { // 1.5 s of the same picture
+		a.onPicture(picture(10), clock)
+		clock = clock.Add(33 * time.Millisecond)
+	}
+	st := a.Stats()
+	if !st.Frozen || st.Freezes != 1 || st.StampedFrames != 0 {
+		t.Fatalf("still picture: frozen=%v freezes=%d stamped=%d", st.Frozen, st.Freezes, st.StampedFrames)
+	}
+	for i := 0; i < 90; i++ { // 3 s of a 40 px box moving 2 px per frame
+		a.onPicture(picture(10+2*i), clock)
+		clock = clock.Add(33 * time.Millisecond)
+	}
+	st = a.Stats()
+	if st.Frozen || st.Freezes != 1 || st.Black {
+		t.Fatalf("slow motion: frozen=%v freezes=%d black=%v", st.Frozen, st.Freezes, st.Black)
+	}
+	if st.LongestFreezeMs < 1400 || st.LongestFreezeMs > 1600 {
+		t.Fatalf("longest freeze %.0f ms, want ~1500", st.LongestFreezeMs)
+	}
+}
+
+// A dark picture with structure (Chrome's fake camera: mean luma 10-35) is
+// not black; a flat near-black one is.
+func TestBlackNeedsDarkAndFlat(t *testing.T) {
+	t.Parallel()
+	clock := time.Unix(1764000000, 0)
+	dark := NewVideoAnalyzer(AnalyzerConfig{Now: func() time.Time { return clock }})
+	flat := NewVideoAnalyzer(AnalyzerConfig{Now: func() time.Time { return clock }})
+	for i := 0; i < 10; i++ {
+		img := image.NewYCbCr(image.Rect(0, 0, 320, 240), image.YCbCrSubsampleRatio420)
+		fillLuma(img, 0, 0, 320, 240, 12)
+		fillLuma(img, 100+3*i, 80, 60, 60, 120) // a moving shape
+		dark.onPicture(img, clock)
+		nb := image.NewYCbCr(image.Rect(0, 0, 320, 240), image.YCbCrSubsampleRatio420)
+		fillLuma(nb, 0, 0, 320, 240, 16)
+		flat.onPicture(nb, clock)
+		clock = clock.Add(33 * time.Millisecond)
+	}
+	if st := dark.Stats(); st.Black || st.BlackFrames != 0 || st.MeanLuma > 35 {
+		t.Fatalf("dark structured picture: black=%v frames=%d mean=%.1f var=%.1f", st.Black, st.BlackFrames, st.MeanLuma, st.LumaVariance)
+	}
+	if st := flat.Stats(); !st.Black || st.BlackFrames != 10 {
+		t.Fatalf("flat black picture: black=%v frames=%d mean=%.1f", st.Black, st.BlackFrames, st.MeanLuma)
 	}
 }

@@ -81,6 +81,10 @@ type VideoStats struct {
 	RecordError string `json:"record_error,omitempty"`
 }
 
+// changeThreshold is the mean absolute luma difference (0-255, on a 64x48
+// grid outside the stamp band) above which an unstamped picture changed.
+const changeThreshold = 0.75
+
 // VideoAnalyzer measures one received video track. Create it with
 // NewVideoAnalyzer, run Consume once, read Stats at any time.
 type VideoAnalyzer struct {
@@ -97,15 +101,15 @@ type VideoAnalyzer struct {
 	last     *image.YCbCr
 
 	// picture analysis state (decode goroutine writes under mu)
-	decodedSince  int // decoded frames since the last analysed one
-	thumb, prevTh lumaThumb
-	haveThumb     bool
-	blackRecent   []blackMark
-	lastFrameAt   time.Time
-	lastChangeAt  time.Time
-	haveStamp     bool
-	lastStamp     uint32
-	lat           latencyHist
+	decodedSince int       // decoded frames since the last analysed one
+	thumb, refTh lumaThumb // current picture, picture at the last change
+	haveThumb    bool
+	blackRecent  []blackMark
+	lastFrameAt  time.Time
+	lastChangeAt time.Time
+	haveStamp    bool
+	lastStamp    uint32
+	lat          latencyHist
 }
 
 type blackMark struct {
@@ -319,7 +323,7 @@ func (a *VideoAnalyzer) onPicture(img *image.YCbCr, now time.Time) {
 	var ls lumaStats
 	if analyse {
 		ls = lumaStatsOf(img, 4)
-		thumbOf(img, &a.thumb) // thumb and prevTh are only touched here
+		thumbOf(img, &a.thumb) // thumb and refTh are only touched here
 	}
 
 	a.mu.Lock()
@@ -372,14 +376,17 @@ func (a *VideoAnalyzer) onPicture(img *image.YCbCr, now time.Time) {
 			// A black picture is reported as Black, not also as Frozen.
 			changed = true
 		} else if !stamped {
-			// Unstamped source: judge change on pixels. VP8 re-encoding a
-			// still picture moves the mean by well under one level.
-			if !a.haveThumb || meanAbsDiff(&a.thumb, &a.prevTh) > 0.75 {
+			// Unstamped source (a browser camera): judge change on pixels,
+			// against the picture at the last change rather than the
+			// previous frame, so slow motion adds up until it counts while
+			// coding noise on a still picture (well under one luma level on
+			// average) never does.
+			if !a.haveThumb || meanAbsDiff(&a.thumb, &a.refTh) > changeThreshold {
 				changed = true
+				a.refTh, a.thumb = a.thumb, a.refTh
+				a.haveThumb = true
 			}
 		}
-		a.prevTh, a.thumb = a.thumb, a.prevTh
-		a.haveThumb = true
 	}
 	a.lastFrameAt = now
 	if a.lastChangeAt.IsZero() {
