@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -511,5 +512,25 @@ func TestTLSCertFiles(t *testing.T) {
 	other := testenv.SelfSignedCert(t, testenv.CertOptions{})
 	if _, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", TLSCert: cert.CertFile, TLSKey: other.KeyFile}); !errors.Is(err, ErrTLS) {
 		t.Fatalf("mismatched key: %v, want ErrTLS", err)
+	}
+}
+
+func TestTURNPublicHost(t *testing.T) {
+	t.Parallel()
+	s, _ := start(t, Config{TURN: true, TURNPublicHost: "turn.example.net", ICECredTTL: time.Minute})
+	c := getConfig(t, s, "")
+	port := s.TURN().Port()
+	want := fmt.Sprintf("turn:turn.example.net:%d?transport=udp", port)
+	urls, user, _ := turnCreds(t, c)
+	if urls[0] != want || c.ICEServers[0].URLs[0] != fmt.Sprintf("stun:turn.example.net:%d", port) {
+		t.Fatalf("/config urls %+v, want host turn.example.net", c.ICEServers)
+	}
+	// The credential expires ICECredTTL from now.
+	exp, err := strconv.ParseInt(strings.SplitN(user, ":", 2)[0], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Until(time.Unix(exp, 0)); d < 50*time.Second || d > 70*time.Second {
+		t.Fatalf("credential %q expires in %s, want ~1m", user, d)
 	}
 }

@@ -320,3 +320,55 @@ func TestCloseIdempotentAndCutsTCP(t *testing.T) {
 		t.Fatalf("TCP connection still open after Close: read err %v", err)
 	}
 }
+
+// TestRelayIPAdvertised: the relayed address given to clients is RelayIP (the address
+// peers reach, e.g. a public IP in front of the listen IP), not the bind address.
+func TestRelayIPAdvertised(t *testing.T) {
+	t.Parallel()
+	s, _ := startServer(t, Config{Users: map[string]string{"u": "p"}, RelayIP: "127.0.0.2"})
+	relay, err := allocate(t, newClient(t, s, "udp", "u", "p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip := relay.LocalAddr().(*net.UDPAddr).IP; !ip.Equal(net.ParseIP("127.0.0.2")) {
+		t.Fatalf("relayed address %s, want 127.0.0.2", relay.LocalAddr())
+	}
+	if !strings.HasPrefix(s.URLs()[0], "turn:127.0.0.1:") {
+		t.Fatalf("URLs %v: clients still dial the listen IP", s.URLs())
+	}
+}
+
+func TestIPv6Loopback(t *testing.T) {
+	t.Parallel()
+	s, err := Start(Config{ListenIP: "::1", Users: map[string]string{"u": "p"}})
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if u := s.URLs()[0]; !strings.HasPrefix(u, "turn:[::1]:") {
+		t.Fatalf("URL %q", u)
+	}
+	conn, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cl, err := turn.NewClient(&turn.ClientConfig{
+		STUNServerAddr: s.Addr(), TURNServerAddr: s.Addr(), Conn: conn,
+		Username: "u", Password: "p", Realm: s.Realm(), LoggerFactory: pionLogs{logf: t.Logf},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	relay, err := allocate(t, cl)
+	if err != nil {
+		t.Fatalf("allocate over IPv6: %v", err)
+	}
+	if ip := relay.LocalAddr().(*net.UDPAddr).IP; !ip.Equal(net.IPv6loopback) {
+		t.Fatalf("relayed address %s, want [::1]", relay.LocalAddr())
+	}
+}
