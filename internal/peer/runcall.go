@@ -117,6 +117,9 @@ type Check struct {
 	Detail    string `json:"detail,omitempty"`
 }
 
+// joinSettle is the pause between the first and the second join of RunCall.
+const joinSettle = 50 * time.Millisecond
+
 // RunCall runs caller and callee in this process through one signaling server and verifies
 // media both ways. It returns an error only when the call could not run at all (invalid
 // config, embedded server failed to start, signaling server unreachable, no media source);
@@ -200,6 +203,13 @@ func RunCall(ctx context.Context, cc CallConfig) (*CallReport, error) {
 	if err := sa.open(ctx); err != nil {
 		sa.close()
 		return rep, err
+	}
+	// a must be the first member, so that it gets new-peer and calls. The original server
+	// says nothing to a first joiner, so give it a moment to process a's join before b's
+	// (its connections are served concurrently).
+	select {
+	case <-time.After(joinSettle):
+	case <-ctx.Done():
 	}
 	if err := sb.open(ctx); err != nil {
 		sa.close()

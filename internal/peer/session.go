@@ -165,14 +165,20 @@ func (s *session) run(ctx context.Context) {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	lastStatus := time.Time{}
+	wasIdle := true
 	for {
 		var peerC <-chan time.Time
 		s.mu.Lock()
 		idle := s.cur == nil
 		s.mu.Unlock()
 		if idle {
+			if !wasIdle {
+				// A call just ended: the wait for the next peer starts now.
+				peerTimer.Reset(s.cfg.PeerTimeout)
+			}
 			peerC = peerTimer.C
 		}
+		wasIdle = idle
 		select {
 		case <-ctx.Done():
 			s.endCall("canceled")
@@ -198,11 +204,8 @@ func (s *session) run(ctx context.Context) {
 		case <-s.kick:
 		case <-tick.C:
 		}
-		if ended := s.checkStages(); ended {
-			if s.cfg.Once {
-				return
-			}
-			peerTimer.Reset(s.cfg.PeerTimeout)
+		if ended := s.checkStages(); ended && s.cfg.Once {
+			return
 		}
 		if now := time.Now(); now.Sub(lastStatus) >= statusInterval {
 			lastStatus = now
