@@ -59,8 +59,10 @@ Examples:
    rtcctl load --embedded --relay-only --rooms 50 --ramp 5 --duration 10s
 
    # a deployment: 200 calls through its TURN, CI thresholds, JUnit for the CI page
+   # (the TURN password from the environment keeps it out of ps and shell history)
+   export RTCCTL_ICE_PASS=...
    rtcctl load --server wss://rtc.example.com:8098/ws --ice-server turn:rtc.example.com:3478 \
-       --ice-user demo --ice-pass secret --relay-only --rooms 200 --ramp 10 \
+       --ice-user demo --relay-only --rooms 200 --ramp 10 \
        --min-success 99 --max-p95-connect 2s --max-loss 2 --min-fps 20 --junit load.xml
 
    # 5,000 signaling rooms (10,000 websockets) at 500 rooms/s
