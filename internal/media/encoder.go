@@ -46,6 +46,7 @@ type EncoderStats struct {
 	Kind             string  `json:"kind"`              // "video" or "audio"
 	Running          bool    `json:"running"`           // encoder goroutine alive
 	Frames           uint64  `json:"frames"`            // encoded frames
+	FPS              float64 `json:"fps"`               // encoded frames per second over the last ~2 s
 	KeyFrames        uint64  `json:"keyframes"`         // of which keyframes
 	Bytes            uint64  `json:"bytes"`             // encoded payload bytes
 	Subscribers      int     `json:"subscribers"`       // attached tracks
@@ -64,6 +65,7 @@ type EncoderStats struct {
 // AcquireVideo or AcquireAudio and give it back with Release.
 type Encoder struct {
 	s        *sharedEncoder
+	logf     func(string, ...any)
 	released atomic.Bool
 }
 
@@ -81,7 +83,6 @@ type sharedEncoder struct {
 	key      string
 	kind     string
 	codecCap webrtc.RTPCodecCapability
-	logf     func(string, ...any)
 	refs     int // guarded by registry.mu
 
 	rc       codec.ReadCloser
@@ -98,10 +99,15 @@ type sharedEncoder struct {
 
 	kfPending atomic.Bool
 
-	mu      sync.Mutex
-	subs    []*subscriber
-	stats   EncoderStats
+	mu    sync.Mutex
+	subs  []*subscriber
+	stats EncoderStats
+	// loggers of the references not yet released: a shared encoder
+	// outlives the caller that started it, so it must not keep logging to
+	// that caller's logf (a finished test's t.Logf panics).
+	loggers map[*Encoder]func(string, ...any)
 	scratch []*subscriber // encoder goroutine only: this frame's receivers
+	rate    rateMeter     // encoded frames
 }
 
 var registry = struct {
@@ -144,7 +150,7 @@ func acquire(key string, build func() (*sharedEncoder, error), logf func(string,
 			// died on an encode error: replace it
 		default:
 			s.refs++
-			return &Encoder{s: s}, nil
+			return s.handle(logf), nil
 		}
 	}
 	s, err := build()
@@ -152,14 +158,37 @@ func acquire(key string, build func() (*sharedEncoder, error), logf func(string,
 		return nil, fmt.Errorf("media: start encoder %s: %w", key, err)
 	}
 	s.key = key
-	s.logf = logf
+	s.loggers = map[*Encoder]func(string, ...any){}
 	s.refs = 1
 	s.stats.Key = key
 	s.stats.Kind = s.kind
 	s.stats.Running = true
 	registry.m[key] = s
+	e := s.handle(logf)
 	go s.run()
-	return &Encoder{s: s}, nil
+	return e, nil
+}
+
+// handle makes a new reference that logs to logf.
+func (s *sharedEncoder) handle(logf func(string, ...any)) *Encoder {
+	e := &Encoder{s: s, logf: logf}
+	s.mu.Lock()
+	s.loggers[e] = logf
+	s.mu.Unlock()
+	return e
+}
+
+// logf sends a diagnostic to every current reference's logger.
+func (s *sharedEncoder) logf(format string, args ...any) {
+	s.mu.Lock()
+	fns := make([]func(string, ...any), 0, len(s.loggers))
+	for _, f := range s.loggers {
+		fns = append(fns, f)
+	}
+	s.mu.Unlock()
+	for _, f := range fns {
+		f(format, args...)
+	}
 }
 
 func newVideoEncoder(p VideoProfile) (*sharedEncoder, error) {
@@ -336,6 +365,7 @@ func (s *sharedEncoder) encodeAndSend(dur time.Duration) bool {
 		return true
 	}
 	s.stats.Frames++
+	s.rate.add(time.Now(), 1)
 	if key && s.kind == "video" {
 		s.stats.KeyFrames++
 	}
@@ -376,13 +406,16 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // Release gives the reference back. The last Release stops the encoder
 // goroutine and frees the codec before it returns (waiting at most 5 s for
-// a frame in progress). Calling Release twice on
-// one Encoder is a no-op.
+// a frame in progress). After Release the encoder no longer calls this
+// reference's logf. Calling Release twice on one Encoder is a no-op.
 func (e *Encoder) Release() {
 	if e == nil || !e.released.CompareAndSwap(false, true) {
 		return
 	}
 	s := e.s
+	s.mu.Lock()
+	delete(s.loggers, e)
+	s.mu.Unlock()
 	registry.mu.Lock()
 	s.refs--
 	last := s.refs == 0
@@ -397,7 +430,7 @@ func (e *Encoder) Release() {
 		select {
 		case <-s.stopped:
 		case <-time.After(releaseWait):
-			s.logf("media: %s: encoder still busy %v after Release; it stops after the current frame", s.key, releaseWait)
+			e.logf("media: %s: encoder still busy %v after Release; it stops after the current frame", s.key, releaseWait)
 		}
 	}
 }
@@ -470,6 +503,7 @@ func (e *Encoder) Stats() EncoderStats {
 	st := s.stats
 	st.Subscribers = len(s.subs)
 	st.References = refs
+	st.FPS = s.rate.perSecond(time.Now())
 	if st.Frames > 0 {
 		st.EncodeAvgMs = st.EncodeTotalMs / float64(st.Frames)
 	}

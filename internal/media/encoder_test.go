@@ -154,7 +154,7 @@ func TestEncoderSharedFanOut(t *testing.T) {
 		}
 	}
 	st := encs[0].Stats()
-	if st.Subscribers != 3 || st.References != 3 {
+	if st.Subscribers != 3 || st.References != 3 || st.FPS < 5 || st.FPS > 40 {
 		t.Fatalf("stats: %+v", st)
 	}
 	// All three attached within one frame of each other, so they share frames:
@@ -316,5 +316,58 @@ func TestReleaseStopsEncoder(t *testing.T) {
 	defer c.Release()
 	if c.s == b.s || !c.Stats().Running {
 		t.Fatal("acquire after release did not start a new encoder")
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) WriteSample(media.Sample) error { return errors.New("write refused") }
+
+// A shared encoder outlives the caller that started it; after that caller's
+// Release its logf must not be called again (a finished test's t.Logf panics).
+func TestEncoderLogsOnlyToLiveReferences(t *testing.T) {
+	t.Parallel()
+	p := VideoProfile{Width: 160, Height: 120, FPS: 30, BitrateKbps: 100}
+	var mu sync.Mutex
+	var afterRelease, toB int
+	released := false
+	a, err := AcquireVideo(p, func(string, ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if released {
+			afterRelease++
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := AcquireVideo(p, func(string, ...any) { mu.Lock(); toB++; mu.Unlock() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+	a.Release()
+	mu.Lock()
+	released = true
+	mu.Unlock()
+	defer b.AttachWriter(failingWriter{})()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := toB
+		mu.Unlock()
+		if n > 0 && b.Stats().WriteErrors > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("write failure not reported: %+v", b.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // more frames, more failures
+	mu.Lock()
+	defer mu.Unlock()
+	if toB == 0 || afterRelease != 0 {
+		t.Fatalf("write failure logged %d times to the live reference, %d times to the released one", toB, afterRelease)
 	}
 }
