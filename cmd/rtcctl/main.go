@@ -35,7 +35,7 @@ func run(ctx context.Context, streams *report.Streams, args []string) int {
 		unknown = true
 		fmt.Fprintf(streams.Err, "rtcctl: unknown command %q; run 'rtcctl help' for the list\n", name)
 	}
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, interspersed(app.Commands, args))
 	if unknown {
 		return ExitUsage
 	}
