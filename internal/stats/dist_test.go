@@ -184,6 +184,7 @@ func TestUnmarshalRejectsInconsistent(t *testing.T) {
 		"data when empty":  `{"count":0,"samples":[1]}`,
 		"not an object":    `[1,2,3]`,
 		"min above max":    `{"count":2,"min":5,"max":2,"sum":7,"samples":[2,5]}`,
+		"min not a sample": `{"count":1,"min":0,"max":3,"sum":3,"samples":[3]}`,
 		"zero count entry": `{"count":2,"min":1,"max":2,"sum":3,"format":"log1.01","buckets":[[65536,2],[65537,0]]}`,
 	}
 	for name, in := range cases {

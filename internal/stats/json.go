@@ -100,6 +100,9 @@ func (d *Dist) UnmarshalJSON(b []byte) error {
 				return fmt.Errorf("%w: sample %v", ErrBadDist, v)
 			}
 		}
+		if w.Count > 0 && (slices.Min(w.Samples) != w.Min || slices.Max(w.Samples) != w.Max) {
+			return fmt.Errorf("%w: min/max %v/%v do not match the samples", ErrBadDist, w.Min, w.Max)
+		}
 		out.samples = slices.Clone(w.Samples)
 	default:
 		if w.Format != distFormat {
