@@ -189,6 +189,17 @@ func TestCallBlackFrozenSilence(t *testing.T) {
 	if !as.Silent || as.PeakLevelDBFS > SilenceDBFS || as.DecodedFrames < 50 {
 		t.Errorf("silence: silent=%v peak %.1f dBFS, %d frames", as.Silent, as.PeakLevelDBFS, as.DecodedFrames)
 	}
+
+	// After the call: the final stats describe the streams as they ended,
+	// and no freeze is invented by the stream stopping.
+	cp.close()
+	time.Sleep(1200 * time.Millisecond)
+	if fs := fr.Stats(); !fs.Frozen || fs.Freezes != 1 {
+		t.Errorf("frozen pattern after the call: frozen=%v freezes=%d", fs.Frozen, fs.Freezes)
+	}
+	if ms := mv.Stats(); ms.Frozen || ms.Freezes != 0 || ms.FPS < 1 || ms.BitrateKbps <= 0 {
+		t.Errorf("moving after the call: frozen=%v freezes=%d fps=%.1f kbps=%.0f", ms.Frozen, ms.Freezes, ms.FPS, ms.BitrateKbps)
+	}
 }
 
 // One shared encoder feeds three real PeerConnections; each receiver decodes

@@ -49,6 +49,7 @@ type AudioAnalyzer struct {
 	rtp     *rtpCounter
 	recent  []levelMark // 20 ms energies of the last levelWindow
 	lastPCM time.Time
+	endedAt time.Time // Consume returned: Stats reports the state at this time
 }
 
 type levelMark struct {
@@ -151,6 +152,9 @@ func (a *AudioAnalyzer) ConsumeRTP(ctx context.Context, src RTPReader, codec web
 			a.mu.Unlock()
 		}
 	}
+	a.mu.Lock()
+	a.endedAt = a.cfg.Now()
+	a.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("media: read audio RTP: %w", err)
 	}
@@ -185,11 +189,15 @@ func (a *AudioAnalyzer) addLevel(now time.Time, energy float64, n int) {
 	}
 }
 
-// Stats returns a snapshot; safe to call at any time.
+// Stats returns a snapshot; safe to call at any time. After Consume has
+// returned it describes the stream as it was when it ended.
 func (a *AudioAnalyzer) Stats() AudioStats {
 	now := a.cfg.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if !a.endedAt.IsZero() {
+		now = a.endedAt
+	}
 	st := a.st
 	st.Packets = a.rtp.packets
 	st.Bytes = a.rtp.bytes

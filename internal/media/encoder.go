@@ -21,8 +21,11 @@ import (
 )
 
 // KeyFrameMinInterval rate-limits forced keyframes: requests (PLI/FIR from
-// any receiver, new subscribers) arriving within this interval of the last
-// forced keyframe are merged into one keyframe at the end of the interval.
+// any receiver) arriving within this interval of the last forced keyframe
+// are merged into one keyframe at the end of the interval. Keyframes for new
+// subscribers are limited the same way but separately, so a receiver's first
+// PLI is never held back by the keyframe its own Attach caused (which often
+// leaves before its transport is up).
 const KeyFrameMinInterval = 300 * time.Millisecond
 
 // Capabilities announced for the encoded streams. The Opus line matches the
@@ -97,7 +100,12 @@ type sharedEncoder struct {
 	nextAudio wave.Audio
 	audio     *audioSource
 
+	// Keyframe requests: kfPending from receivers (PLI/FIR) is rate-limited;
+	// kfAttach from new subscribers is served at the next frame and does not
+	// count toward the limit, because that keyframe is often sent before the
+	// new peer's transport is up and the peer's PLI must not wait for it.
 	kfPending atomic.Bool
+	kfAttach  atomic.Bool
 
 	mu    sync.Mutex
 	subs  []*subscriber
@@ -274,6 +282,7 @@ func (s *sharedEncoder) run() {
 		frame      uint32
 		prev       time.Time
 		lastForced time.Time
+		lastAttach time.Time
 	)
 	for {
 		var now time.Time
@@ -299,9 +308,18 @@ func (s *sharedEncoder) run() {
 			// (the ticker drops ticks when the CPU cannot keep up).
 			s.nextImage = s.video.Render(frame, time.Now())
 			frame++
+			force := false
+			if s.kfAttach.Load() && now.Sub(lastAttach) >= KeyFrameMinInterval {
+				s.kfAttach.Store(false)
+				lastAttach = now
+				force = true
+			}
 			if s.kfPending.Load() && now.Sub(lastForced) >= KeyFrameMinInterval {
 				s.kfPending.Store(false)
 				lastForced = now
+				force = true
+			}
+			if force {
 				if kc, ok := s.rc.Controller().(codec.KeyFrameController); ok {
 					if err := kc.ForceKeyFrame(); err == nil {
 						s.mu.Lock()
@@ -462,7 +480,7 @@ func (e *Encoder) AttachWriter(track SampleWriter) (detach func()) {
 	s.subs = append(s.subs, sub)
 	s.stats.KeyFrameRequests++
 	s.mu.Unlock()
-	s.kfPending.Store(true)
+	s.kfAttach.Store(true)
 	var once sync.Once
 	return func() {
 		once.Do(func() {

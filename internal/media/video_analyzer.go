@@ -99,6 +99,7 @@ type VideoAnalyzer struct {
 	asmRate  rateMeter // assembled frames
 	decoding bool
 	last     *image.YCbCr
+	endedAt  time.Time // Consume returned: Stats reports the state at this time
 
 	// picture analysis state (decode goroutine writes under mu)
 	decodedSince int       // decoded frames since the last analysed one
@@ -270,7 +271,8 @@ func (a *VideoAnalyzer) ConsumeRTP(ctx context.Context, src RTPReader, codec web
 		}
 	}
 	a.mu.Lock()
-	a.endFreeze(a.cfg.Now())
+	a.endedAt = a.cfg.Now()
+	a.checkFreeze(a.endedAt)
 	a.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("media: read video RTP: %w", err)
@@ -423,10 +425,16 @@ func (a *VideoAnalyzer) endFreeze(now time.Time) {
 }
 
 // Stats returns a snapshot; safe to call at any time from any goroutine.
+//
+// After Consume has returned, Stats describes the stream as it was when it
+// ended: rates over its last seconds, Frozen if it ended frozen.
 func (a *VideoAnalyzer) Stats() VideoStats {
 	now := a.cfg.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if !a.endedAt.IsZero() {
+		now = a.endedAt
+	}
 	// A stream that stopped delivering pictures is frozen too.
 	a.checkFreeze(now)
 	st := a.st
