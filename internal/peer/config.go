@@ -44,6 +44,8 @@ const (
 	// DefaultKeepalive is the application keepalive interval (the course's later lessons
 	// use 5 s so an nginx proxy_read_timeout of 60 s never cuts an idle call).
 	DefaultKeepalive = 5 * time.Second
+	// minPongWait is the shortest silence after which the signaling server counts as gone.
+	minPongWait = 5 * time.Second
 	// statusInterval is how often OnStatus is called while a call runs (at most 4 per s).
 	statusInterval = 250 * time.Millisecond
 	// relayWaitDefault is pion's built-in wait before it accepts a relay pair; the peer

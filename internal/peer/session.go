@@ -123,13 +123,17 @@ func (s *session) open(ctx context.Context) error {
 	s.status(Status{Stage: "dialing"})
 	jctx, cancel := context.WithTimeout(ctx, s.cfg.JoinTimeout)
 	defer cancel()
-	ping := s.cfg.Keepalive
+	ping, pongWait := s.cfg.Keepalive, time.Duration(0)
 	if ping < 0 {
 		ping = -1
+	} else {
+		// Declare the server dead only after a generous wait: a short keepalive is about
+		// keeping proxies busy, not about failing fast on a loaded machine.
+		pongWait = max(3*ping, minPongWait)
 	}
 	cl, err := signal.Dial(jctx, signal.ClientConfig{
 		URL: s.cfg.Server, CAFile: s.cfg.CAFile, Insecure: s.cfg.Insecure, Origin: s.cfg.Origin,
-		DialTimeout: s.cfg.DialTimeout, PingInterval: ping, Logf: s.cfg.Logf,
+		DialTimeout: s.cfg.DialTimeout, PingInterval: ping, PongTimeout: pongWait, Logf: s.cfg.Logf,
 	})
 	if err != nil {
 		s.mu.Lock()
@@ -171,6 +175,9 @@ func (s *session) run(ctx context.Context) {
 		s.mu.Lock()
 		idle := s.cur == nil
 		s.mu.Unlock()
+		if idle && events == nil {
+			return // signaling is gone and no call is up: nothing more can happen
+		}
 		if idle {
 			if !wasIdle {
 				// A call just ended: the wait for the next peer starts now.
@@ -195,7 +202,7 @@ func (s *session) run(ctx context.Context) {
 				}
 				continue
 			}
-			if s.handle(ctx, ev.Msg) {
+			if s.handle(ev.Msg) {
 				return
 			}
 		case <-peerC:
@@ -215,7 +222,7 @@ func (s *session) run(ctx context.Context) {
 }
 
 // handle processes one message; it returns true when the session must end.
-func (s *session) handle(ctx context.Context, m signal.Message) bool {
+func (s *session) handle(m signal.Message) bool {
 	s.mu.Lock()
 	if s.res.Signaling.Received == nil {
 		s.res.Signaling.Received = map[string]int{}
@@ -327,7 +334,6 @@ func (s *session) handle(ctx context.Context, m signal.Message) bool {
 		s.cfg.Logf("another connection joined as %s; this one is replaced", s.cfg.UID)
 		return true
 	}
-	_ = ctx
 	return false
 }
 
