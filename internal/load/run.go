@@ -290,9 +290,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 // runMediaRoom runs one call through the runner, turning a panic-free runner's result
 // into an outcome.
-func runMediaRoom(ctx context.Context, cfg Config, room Room, status func(LiveStatus)) outcome {
+func runMediaRoom(ctx context.Context, cfg Config, room Room, status func(LiveStatus)) (o outcome) {
+	// One room's bug must not end a run of thousands: a panic is that room's verdict.
+	defer func() {
+		if p := recover(); p != nil {
+			o = outcome{room: room, verdict: "panic", err: fmt.Sprintf("runner panicked: %v", p)}
+		}
+	}()
 	cr := cfg.Runner(ctx, room, status)
-	o := outcome{room: room, ok: cr.OK, verdict: cr.Verdict, err: cr.Error, call: &cr}
+	o = outcome{room: room, ok: cr.OK, verdict: cr.Verdict, err: cr.Error, call: &cr}
 	if !cr.OK && o.verdict == "" {
 		o.verdict = "unknown"
 	}

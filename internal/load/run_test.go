@@ -70,3 +70,26 @@ func TestSignalOnlyUnreachable(t *testing.T) {
 		t.Fatalf("failures %+v, signal %+v", rep.Failures, rep.Signal)
 	}
 }
+
+// TestRunnerPanicIsAVerdict: a runner that panics in one room fails that room only.
+func TestRunnerPanicIsAVerdict(t *testing.T) {
+	t.Parallel()
+	runner := func(ctx context.Context, r Room, st func(LiveStatus)) CallResult {
+		if r.Index == 2 {
+			panic("boom")
+		}
+		return fakeRunner(ctx, r, st)
+	}
+	rep, err := Run(context.Background(), Config{Mode: ModeMedia, Rooms: 6, Ramp: -1, Runner: runner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, g := range rep.Failures {
+		got[g.Verdict] = g.Count
+	}
+	// Room 0 is a fakeRunner ice-failed room; room 2 panicked; 1, 3, 4, 5 succeed.
+	if got["panic"] != 1 || got["ice-failed"] != 1 || rep.Calls.Succeeded != 4 {
+		t.Fatalf("verdicts %v, calls %+v", got, rep.Calls)
+	}
+}
