@@ -99,6 +99,7 @@ type Server struct {
 	tls       bool
 	caPEM     []byte
 	started   time.Time
+	gate      *logGate
 
 	closeOnce sync.Once
 	closeErr  error
@@ -122,6 +123,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
+	gate := &logGate{logf: cfg.Logf}
+	cfg.Logf = gate.log
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -138,7 +141,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("%w: TLS needs both a certificate and a key file", ErrConfig)
 	}
 
-	s := &Server{cfg: cfg, done: make(chan struct{}), served: make(chan struct{}), started: cfg.Now()}
+	s := &Server{cfg: cfg, gate: gate, done: make(chan struct{}), served: make(chan struct{}), started: cfg.Now()}
 
 	var tlsCfg *tls.Config
 	switch {
@@ -387,6 +390,7 @@ func (s *Server) Close() error {
 		}
 		s.closeErr = errors.Join(errs...)
 		s.cfg.Logf("serve: stopped")
+		s.gate.close()
 	})
 	return s.closeErr
 }

@@ -534,3 +534,58 @@ func TestTURNPublicHost(t *testing.T) {
 		t.Fatalf("credential %q expires in %s, want ~1m", user, d)
 	}
 }
+
+// TestNoLogAfterClose: once Close returns, Logf is never called again, even though the
+// TURN server's goroutines report allocation deletions late (a test's t.Logf would
+// panic).
+func TestNoLogAfterClose(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	closed, late := false, []string{}
+	logf := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if closed {
+			late = append(late, fmt.Sprintf(format, args...))
+		}
+	}
+	s, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", TURN: true, Logf: logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Live allocations and a live WebSocket at Close time.
+	for range 3 {
+		conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		is := s.ICEServers()[1]
+		cl, err := turn.NewClient(&turn.ClientConfig{STUNServerAddr: s.TURN().Addr(), TURNServerAddr: s.TURN().Addr(),
+			Conn: conn, Username: is.Username, Password: is.Credential.(string), Realm: s.TURN().Realm()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		if err := cl.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cl.Allocate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := dial(t, s, s.SignalURL())
+	sendJSON(t, c, map[string]any{"cmd": "join", "roomId": "9", "uid": "x"})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	closed = true
+	mu.Unlock()
+	time.Sleep(500 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(late) > 0 {
+		t.Fatalf("Logf called after Close returned: %q", late)
+	}
+}

@@ -33,7 +33,7 @@ func BenchmarkAllocate(b *testing.B) {
 			}
 			cl, err := turn.NewClient(&turn.ClientConfig{
 				STUNServerAddr: s.Addr(), TURNServerAddr: s.Addr(), Conn: conn,
-				Username: u, Password: p, Realm: s.Realm(), LoggerFactory: pionLogs{logf: b.Logf},
+				Username: u, Password: p, Realm: s.Realm(), LoggerFactory: pionLogs{logf: discard},
 			})
 			if err != nil {
 				b.Fatal(err)
@@ -79,7 +79,7 @@ func BenchmarkRelayUDP(b *testing.B) {
 	defer conn.Close()
 	cl, err := turn.NewClient(&turn.ClientConfig{
 		STUNServerAddr: s.Addr(), TURNServerAddr: s.Addr(), Conn: conn,
-		Username: "u", Password: "p", Realm: s.Realm(), LoggerFactory: pionLogs{logf: b.Logf},
+		Username: "u", Password: "p", Realm: s.Realm(), LoggerFactory: pionLogs{logf: discard},
 	})
 	if err != nil {
 		b.Fatal(err)

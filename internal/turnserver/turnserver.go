@@ -91,6 +91,7 @@ type Server struct {
 	port   int
 	host   string // host used in URLs
 	tcp    *trackingListener
+	gate   *logGate
 	closed sync.Once
 	cerr   error
 
@@ -108,6 +109,8 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
+	gate := &logGate{logf: cfg.Logf}
+	cfg.Logf = gate.log
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -148,7 +151,7 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, tcp: &trackingListener{Listener: tcp, conns: map[net.Conn]struct{}{}}}
+	s := &Server{cfg: cfg, gate: gate, tcp: &trackingListener{Listener: tcp, conns: map[net.Conn]struct{}{}}}
 	s.port = udp.LocalAddr().(*net.UDPAddr).Port
 	s.host = cfg.ListenIP
 	if listenIP.IsUnspecified() {
@@ -175,6 +178,7 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		_ = udp.Close()
 		_ = tcp.Close()
+		gate.close()
 		return nil, fmt.Errorf("turnserver: start: %w", err)
 	}
 	s.srv = srv
@@ -322,6 +326,7 @@ func (s *Server) Close() error {
 			s.cerr = fmt.Errorf("turnserver: close: %w", err)
 		}
 		s.cfg.Logf("turn: stopped")
+		s.gate.close()
 	})
 	return s.cerr
 }

@@ -1,0 +1,27 @@
+package serve
+
+import "sync"
+
+// logGate forwards log lines until closed, and guarantees that once close returns no
+// line is being or will be written: net/http and the TURN server can report late events
+// after Server.Close, when the caller's Logf (often a test's t.Logf) must not be called
+// any more.
+type logGate struct {
+	mu     sync.RWMutex
+	closed bool
+	logf   func(string, ...any)
+}
+
+func (g *logGate) log(format string, args ...any) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if !g.closed {
+		g.logf(format, args...)
+	}
+}
+
+func (g *logGate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+}
