@@ -100,12 +100,14 @@ type Direction struct {
 	// JoinToFirstFrameMs is from "both joined" to the first decoded video frame (or the
 	// first audio packet without video) at the receiver.
 	JoinToFirstFrameMs *float64 `json:"join_to_first_frame_ms,omitempty"`
-	Selected           *Pair    `json:"selected,omitempty"`
-	Video              *TrackRx `json:"video,omitempty"`
-	Audio              *TrackRx `json:"audio,omitempty"`
-	Verdict            Verdict  `json:"verdict"`
-	Checks             []Check  `json:"checks"`
-	Passed             bool     `json:"passed"`
+	// JoinToConnectedMs is from "both joined" to the receiver's PeerConnection connected.
+	JoinToConnectedMs *float64 `json:"join_to_connected_ms,omitempty"`
+	Selected          *Pair    `json:"selected,omitempty"`
+	Video             *TrackRx `json:"video,omitempty"`
+	Audio             *TrackRx `json:"audio,omitempty"`
+	Verdict           Verdict  `json:"verdict"`
+	Checks            []Check  `json:"checks"`
+	Passed            bool     `json:"passed"`
 }
 
 // Check is one pass/fail check (one JUnit case).
@@ -330,11 +332,15 @@ func direction(name string, from, to *Result, rx *session, bothJoined time.Time,
 	if first == nil && d.Video == nil {
 		first = c.Timeline.FirstRTPAudio
 	}
-	if first != nil {
-		abs := to.Started.Add(time.Duration(*first * float64(time.Millisecond)))
-		v := msOf(abs.Sub(bothJoined))
-		d.JoinToFirstFrameMs = &v
+	sinceJoined := func(ms *float64) *float64 {
+		if ms == nil {
+			return nil
+		}
+		v := msOf(to.Started.Add(time.Duration(*ms * float64(time.Millisecond))).Sub(bothJoined))
+		return &v
 	}
+	d.JoinToFirstFrameMs = sinceJoined(first)
+	d.JoinToConnectedMs = sinceJoined(c.Timeline.DTLSConnected)
 	d.Checks = checks(name, c, d, th, rxCfg)
 	d.Passed = true
 	for _, ck := range d.Checks {
