@@ -78,7 +78,7 @@ func (a *AudioAnalyzer) Consume(ctx context.Context, track *webrtc.TrackRemote, 
 // ConsumeRTP is Consume for any RTP source.
 func (a *AudioAnalyzer) ConsumeRTP(ctx context.Context, src RTPReader, codec webrtc.RTPCodecParameters) error {
 	if !a.consumed.CompareAndSwap(false, true) {
-		return fmt.Errorf("media: AudioAnalyzer.Consume called twice")
+		return ErrAlreadyConsumed
 	}
 	isOpus := codec.MimeType == "" || strings.EqualFold(codec.MimeType, webrtc.MimeTypeOpus)
 	a.mu.Lock()

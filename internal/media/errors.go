@@ -15,6 +15,8 @@ var (
 	// ErrNeedKeyFrame is returned by the decoder for an inter frame arriving
 	// before the first keyframe (or after a loss), which libvpx cannot decode.
 	ErrNeedKeyFrame = errors.New("media: decoder waiting for a keyframe")
-	// ErrDecode is returned when the video decoder rejects a frame.
+	// ErrDecode is returned when a decoder rejects a frame or packet.
 	ErrDecode = errors.New("media: decode failed")
+	// ErrAlreadyConsumed is returned by a second Consume on one analyzer.
+	ErrAlreadyConsumed = errors.New("media: analyzer already consumed a track")
 )

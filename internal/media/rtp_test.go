@@ -2,6 +2,7 @@ package media
 
 import (
 	"context"
+	"errors"
 	"image"
 	"io"
 	"math/rand"
@@ -216,7 +217,7 @@ func TestAnalyzersSurviveGarbage(t *testing.T) {
 		t.Fatalf("audio packets %d", st.Packets)
 	}
 	// Consume twice is an error, not a second reader.
-	if err := va.ConsumeRTP(ctx, vr, webrtc.RTPCodecParameters{}, nil); err == nil {
+	if err := va.ConsumeRTP(ctx, vr, webrtc.RTPCodecParameters{}, nil); !errors.Is(err, ErrAlreadyConsumed) {
 		t.Fatal("second Consume accepted")
 	}
 }

@@ -148,7 +148,7 @@ const decodeQueue = 8
 // recording statistics only).
 func (a *VideoAnalyzer) ConsumeRTP(ctx context.Context, src RTPReader, codec webrtc.RTPCodecParameters, requestKeyframe func()) error {
 	if !a.consumed.CompareAndSwap(false, true) {
-		return fmt.Errorf("media: VideoAnalyzer.Consume called twice")
+		return ErrAlreadyConsumed
 	}
 	isVP8 := strings.EqualFold(codec.MimeType, webrtc.MimeTypeVP8)
 	a.mu.Lock()

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"strings"
 
 	"github.com/pion/mediadevices/pkg/codec"
 	"github.com/pion/mediadevices/pkg/codec/vpx"
@@ -87,9 +86,6 @@ func (d *vp8Decoder) Decode(frame []byte) (*image.YCbCr, error) {
 		}
 		d.Errors++
 		d.needKey = true
-		if strings.HasPrefix(err.Error(), "decode failed") {
-			return nil, fmt.Errorf("%w: %v", ErrDecode, err)
-		}
 		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
 	}
 	if release != nil {
