@@ -281,3 +281,32 @@ func TestRoomIDTypeMismatch(t *testing.T) {
 		t.Errorf("causes do not explain the id type: %q", causes)
 	}
 }
+
+// TestRoomFullOnOriginalServer: the original server answers a third joiner with silence;
+// the third peer reports no-peer, naming a full room among the causes.
+func TestRoomFullOnOriginalServer(t *testing.T) {
+	t.Parallel()
+	srv := signaltest.StartLegacy(t)
+	room := signal.StringID("full-" + RandomUID())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{}, 2)
+	for _, uid := range []string{"m1", "m2"} {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			_, _ = Run(ctx, Config{Server: srv.URL(), Room: room, UID: signal.StringID(uid), Network: NetworkLoopback})
+		}()
+		time.Sleep(100 * time.Millisecond)
+	}
+	res, err := Run(context.Background(), Config{Server: srv.URL(), Room: room, UID: signal.StringID("third"),
+		Network: NetworkLoopback, PeerTimeout: time.Second})
+	cancel()
+	<-done
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict.Code != "no-peer" || !strings.Contains(strings.Join(res.Verdict.Causes, " "), "room full") {
+		t.Fatalf("third joiner: %s %q", res.Verdict.Code, res.Verdict.Causes)
+	}
+}
