@@ -113,7 +113,7 @@ type sharedEncoder struct {
 	// loggers of the references not yet released: a shared encoder
 	// outlives the caller that started it, so it must not keep logging to
 	// that caller's logf (a finished test's t.Logf panics).
-	loggers map[*Encoder]func(string, ...any)
+	loggers []*Encoder
 	scratch []*subscriber // encoder goroutine only: this frame's receivers
 	rate    rateMeter     // encoded frames
 }
@@ -166,7 +166,6 @@ func acquire(key string, build func() (*sharedEncoder, error), logf func(string,
 		return nil, fmt.Errorf("media: start encoder %s: %w", key, err)
 	}
 	s.key = key
-	s.loggers = map[*Encoder]func(string, ...any){}
 	s.refs = 1
 	s.stats.Key = key
 	s.stats.Kind = s.kind
@@ -181,21 +180,22 @@ func acquire(key string, build func() (*sharedEncoder, error), logf func(string,
 func (s *sharedEncoder) handle(logf func(string, ...any)) *Encoder {
 	e := &Encoder{s: s, logf: logf}
 	s.mu.Lock()
-	s.loggers[e] = logf
+	s.loggers = append(s.loggers, e)
 	s.mu.Unlock()
 	return e
 }
 
-// logf sends a diagnostic to every current reference's logger.
+// logf sends a diagnostic to the logger of the oldest reference not yet
+// released (one line per event, however many peers share the encoder).
 func (s *sharedEncoder) logf(format string, args ...any) {
 	s.mu.Lock()
-	fns := make([]func(string, ...any), 0, len(s.loggers))
-	for _, f := range s.loggers {
-		fns = append(fns, f)
+	var fn func(string, ...any)
+	if len(s.loggers) > 0 {
+		fn = s.loggers[0].logf
 	}
 	s.mu.Unlock()
-	for _, f := range fns {
-		f(format, args...)
+	if fn != nil {
+		fn(format, args...)
 	}
 }
 
@@ -432,7 +432,12 @@ func (e *Encoder) Release() {
 	}
 	s := e.s
 	s.mu.Lock()
-	delete(s.loggers, e)
+	for i, x := range s.loggers {
+		if x == e {
+			s.loggers = append(s.loggers[:i], s.loggers[i+1:]...)
+			break
+		}
+	}
 	s.mu.Unlock()
 	registry.mu.Lock()
 	s.refs--
