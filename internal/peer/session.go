@@ -69,7 +69,7 @@ func newSession(cfg Config) *session {
 	}
 	s.res = &Result{
 		Server: cfg.Server, Room: cfg.Room.String(), RoomIsNumber: cfg.Room.IsNumber(),
-		UID: cfg.UID.String(), Started: s.start,
+		UID: cfg.UID.String(), Started: s.start, Calls: []*CallResult{},
 	}
 	if cfg.Keepalive > 0 {
 		s.res.Signaling.KeepaliveMs = msOf(cfg.Keepalive)
