@@ -58,6 +58,13 @@ func Diagnose(e Evidence) Verdict {
 	if n, ok := signalDropNote(e); ok {
 		v.Notes = append(v.Notes, n)
 	}
+	if e.ICEConnected && e.ICEFailed {
+		v.Notes = append(v.Notes, Note{
+			Code:    "connection-lost",
+			Finding: "the media path failed mid-call (ICE failed after it had connected): the peer vanished without leaving, a network change, or a NAT binding expired",
+			Fix:     "if it repeats, force TURN (--relay-only) to rule out NAT timeouts; check the other side's network",
+		})
+	}
 	return v
 }
 

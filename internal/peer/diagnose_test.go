@@ -136,6 +136,16 @@ func TestDiagnoseSignalDroppedMidCall(t *testing.T) {
 	}
 }
 
+func TestDiagnoseConnectionLostNote(t *testing.T) {
+	t.Parallel()
+	e := connected()
+	e.ICEFailed = true
+	v := Diagnose(e)
+	if !v.OK || len(v.Notes) != 1 || v.Notes[0].Code != "connection-lost" {
+		t.Fatalf("want ok with a connection-lost note, got %+v", v)
+	}
+}
+
 func TestStageConstantsConsistent(t *testing.T) {
 	t.Parallel()
 	if DefaultDialTimeout > DefaultJoinTimeout {
