@@ -80,16 +80,23 @@ func TestRunCallRelayOnlyCoturn(t *testing.T) {
 		user, pass = u, p
 	}
 	srv := signaltest.StartLegacy(t)
-	rep := quickCall(t, CallConfig{Server: srv.URL(), RelayOnly: true,
-		ICEServers: []webrtc.ICEServer{{URLs: []string{ct.UDPURL()}, Username: user, Credential: pass}},
-		Thresholds: Thresholds{MinFPS: 10, RequireRelay: true}})
-	for _, d := range rep.Directions {
-		if !d.Passed || !d.Selected.IsRelay() {
-			t.Errorf("%s: passed %v, pair %v, verdict %s: %s", d.Name, d.Passed, d.Selected, d.Verdict.Code, d.Verdict.Finding)
-		}
-		if d.Selected != nil && d.Selected.RelayServer != ct.UDPURL() {
-			t.Errorf("%s: relay server %q, want %q", d.Name, d.Selected.RelayServer, ct.UDPURL())
-		}
+	for _, tc := range []struct{ name, url, proto string }{
+		{"udp", ct.UDPURL(), "udp"},
+		{"tcp", ct.TCPURL(), "tcp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := quickCall(t, CallConfig{Server: srv.URL(), RelayOnly: true, VideoProfile: smallProfile,
+				ICEServers: []webrtc.ICEServer{{URLs: []string{tc.url}, Username: user, Credential: pass}},
+				Thresholds: Thresholds{MinFPS: 8, RequireRelay: true}})
+			for _, d := range rep.Directions {
+				if !d.Passed || !d.Selected.IsRelay() {
+					t.Errorf("%s: passed %v, pair %v, verdict %s: %s", d.Name, d.Passed, d.Selected, d.Verdict.Code, d.Verdict.Finding)
+				}
+				if d.Selected != nil && (d.Selected.RelayServer != tc.url || d.Selected.RelayProtocol != tc.proto) {
+					t.Errorf("%s: relay %s via %q, want %s via %q", d.Name, d.Selected.RelayProtocol, d.Selected.RelayServer, tc.proto, tc.url)
+				}
+			}
+		})
 	}
 }
 
