@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -126,6 +128,9 @@ type IdleResult struct {
 	CloseCode int `json:"close_code,omitempty"`
 	// Pongs counts keepalive pongs received.
 	Pongs int `json:"pongs,omitempty"`
+	// ServerPings counts WebSocket pings the server (or proxy) sent during the idle period;
+	// they were answered, so the socket was not silent in the proxy's eyes.
+	ServerPings int `json:"server_pings,omitempty"`
 }
 
 // Signal probes a signaling websocket: DNS, TCP, TLS, the upgrade, a join round trip in a
@@ -317,6 +322,11 @@ func (r *signalRun) connectStages(ctx context.Context) (net.Conn, bool) {
 		r.rep.Outcome = "tls-failed"
 		c.Detail = "TLS handshake failed: " + info.Error
 		c.Fix = tlsFix(info, "--ca-file")
+		var rh tls.RecordHeaderError
+		if errors.As(err, &rh) && string(rh.RecordHeader[:]) == "HTTP/" {
+			c.Detail = "TLS handshake failed: the port answered with plain HTTP, not TLS (" + info.Error + ")"
+			c.Fix = "this port serves plain HTTP/ws: use ws:// for it, or the TLS port for wss:// (the course: wss://HOST:8098/ws via nginx)"
+		}
 		r.check(c)
 		return nil, false
 	}
@@ -439,6 +449,10 @@ func upgradeMeaning(up *Upgrade, path string, err error) (detail, fix string) {
 		return fmt.Sprintf("404 Not Found%s for %q: wrong path", via, path),
 			"use the path the proxy forwards (the course nginx config proxies location /ws: wss://HOST:8098/ws)"
 	case http.StatusBadRequest, http.StatusUpgradeRequired:
+		if up.Status == http.StatusBadRequest && plainHTTPToTLSPort(up.Body) {
+			return fmt.Sprintf("400%s: this port speaks TLS and got a plain ws:// request", via),
+				"use wss:// for this port (or the plain port for ws://)"
+		}
 		return fmt.Sprintf("%d%s: the server saw a plain HTTP request, not an upgrade", up.Status, via),
 			"the proxy is not forwarding the Upgrade/Connection headers: in nginx add `proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\";` to the location"
 	case http.StatusForbidden:
@@ -453,11 +467,21 @@ func upgradeMeaning(up *Upgrade, path string, err error) (detail, fix string) {
 	return fmt.Sprintf("HTTP %d%s instead of 101 Switching Protocols", up.Status, via), "check the proxy and server logs"
 }
 
+// plainHTTPToTLSPort recognises the 400 answers of a TLS port to plain HTTP: nginx's
+// "The plain HTTP request was sent to HTTPS port" and Go's "Client sent an HTTP request
+// to an HTTPS server".
+func plainHTTPToTLSPort(body string) bool {
+	b := strings.ToLower(body)
+	return strings.Contains(b, "plain http request was sent to https port") ||
+		strings.Contains(b, "http request to an https server")
+}
+
 // wsPeer reads one websocket in the background.
 type wsPeer struct {
 	conn   *websocket.Conn
 	msgs   chan map[string]any
 	pongs  chan time.Time
+	pings  atomic.Int32 // pings received from the server (answered with pongs)
 	done   chan struct{}
 	err    error // set before done closes
 	endAt  time.Time
@@ -473,6 +497,16 @@ func newWSPeer(c *websocket.Conn) *wsPeer {
 		default:
 		}
 		return nil
+	})
+	c.SetPingHandler(func(data string) error {
+		p.pings.Add(1)
+		// Answer like gorilla's default handler.
+		err := c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		var ne net.Error
+		if err == websocket.ErrCloseSent || (errors.As(err, &ne) && ne.Timeout()) {
+			return nil
+		}
+		return err
 	})
 	go func() {
 		defer close(p.done)
@@ -664,6 +698,7 @@ func (r *signalRun) idle(ctx context.Context) {
 		case <-p.pongs:
 			res.Pongs++
 		case <-p.done:
+			res.ServerPings = int(p.pings.Load())
 			res.CutAfter = Millis(p.endAt.Sub(start))
 			var ce *websocket.CloseError
 			if errors.As(p.err, &ce) {
@@ -675,11 +710,12 @@ func (r *signalRun) idle(ctx context.Context) {
 				c.Detail = fmt.Sprintf("the connection was cut after %s even with a ping every %s (%s)", res.CutAfter, r.opts.KeepaliveInterval, closeText(p.err))
 				c.Fix = "the proxy timeout is shorter than the keepalive interval, or it does not pass pings: raise nginx proxy_read_timeout"
 			} else {
-				c.Fix = fmt.Sprintf("a proxy cuts idle websockets after about %s (nginx proxy_read_timeout, default 60s): have clients send a keepalive every 5s, or raise proxy_read_timeout (e.g. 3600s) in the /ws location", roundDur(res.CutAfter.D()).Round(100*time.Millisecond))
+				c.Fix = fmt.Sprintf("a proxy (nginx proxy_read_timeout, default 60s) or the server itself (an idle timeout) cuts idle websockets after about %s: have clients send a keepalive every 5s, or raise proxy_read_timeout (e.g. 3600s) in the /ws location", roundDur(res.CutAfter.D()).Round(100*time.Millisecond))
 			}
 			r.check(c)
 			return
 		case <-end.C:
+			res.ServerPings = int(p.pings.Load())
 			res.Survived = true
 			c.OK = true
 			c.Elapsed = Millis(time.Since(start))
@@ -687,6 +723,9 @@ func (r *signalRun) idle(ctx context.Context) {
 				c.Detail = fmt.Sprintf("survived %s with a ping every %s (%d pongs)", r.opts.Idle, r.opts.KeepaliveInterval, res.Pongs)
 			} else {
 				c.Detail = fmt.Sprintf("survived %s without any traffic", r.opts.Idle)
+				if res.ServerPings > 0 {
+					c.Detail = fmt.Sprintf("survived %s sending nothing but pongs: the server sent %d ping(s), which also keep a proxy's read timeout from expiring", r.opts.Idle, res.ServerPings)
+				}
 			}
 			r.check(c)
 			return

@@ -169,3 +169,49 @@ func TestSignalLegacyServer(t *testing.T) {
 		t.Fatalf("%s", dump(rep))
 	}
 }
+
+// TestSignalTLSAndPlainPortsMixedUp: ws:// to a TLS port and wss:// to a plain port must
+// say which scheme to use, not blame the proxy's Upgrade headers or the certificate.
+func TestSignalTLSAndPlainPortsMixedUp(t *testing.T) {
+	t.Parallel()
+	tlsSrv, plain := startServe(t, true), startServe(t, false)
+	toTLS := Signal(context.Background(), SignalOptions{URL: "ws://" + tlsSrv.Addr().String() + "/ws"})
+	c := sigCheck(t, toTLS, "upgrade")
+	if toTLS.OK || !strings.Contains(c.Detail, "speaks TLS") || !strings.Contains(c.Fix, "wss://") || strings.Contains(c.Fix, "Upgrade") {
+		t.Errorf("ws:// to a TLS port: %+v", c)
+	}
+	toPlain := Signal(context.Background(), SignalOptions{URL: "wss://" + plain.Addr().String() + "/ws"})
+	c = sigCheck(t, toPlain, "tls")
+	if toPlain.OK || !strings.Contains(c.Detail, "plain HTTP") || !strings.Contains(c.Fix, "ws://") {
+		t.Errorf("wss:// to a plain port: %+v", c)
+	}
+}
+
+// TestSignalIdleCountsServerPings: a server that pings keeps the socket busy; the idle row
+// must say so instead of "without any traffic".
+func TestSignalIdleCountsServerPings(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := serve.Start(ctx, serve.Config{Addr: "127.0.0.1:0",
+		Signal: signal.ServerConfig{PingInterval: 100 * time.Millisecond}})
+	if err != nil {
+		cancel()
+		t.Fatalf("serve: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close(); cancel() })
+	rep := Signal(context.Background(), SignalOptions{URL: s.SignalURL(), Idle: time.Second})
+	c := sigCheck(t, rep, "idle")
+	if !rep.OK || rep.Idle.ServerPings < 2 || !strings.Contains(c.Detail, "ping") || strings.Contains(c.Detail, "without any traffic") {
+		t.Errorf("server pings not reported: %+v\n%s", c, dump(rep))
+	}
+}
+
+// TestSignalSelfSignedSaidOnce: the TLS row names the self-signed problem once.
+func TestSignalSelfSignedSaidOnce(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, true)
+	c := sigCheck(t, Signal(context.Background(), SignalOptions{URL: s.SignalURL()}), "tls")
+	if c.OK || !strings.HasSuffix(c.Detail, ": self-signed") || strings.Contains(c.Detail, "(self-signed): self-signed") {
+		t.Errorf("tls row %q", c.Detail)
+	}
+}

@@ -450,8 +450,8 @@ func leafSummary(info *TLSInfo) string {
 	l := info.Chain[0]
 	names := append(append([]string(nil), l.DNSNames...), l.IPs...)
 	s := fmt.Sprintf("subject %q issuer %q SANs [%s] expires %s", l.Subject, l.Issuer, strings.Join(names, ", "), l.NotAfter.UTC().Format("2006-01-02"))
-	if l.SelfSigned {
-		s += " (self-signed)"
+	if l.SelfSigned && (info.Verified || !strings.Contains(problemText(info), "self-signed")) {
+		s += " (self-signed)" // otherwise the problem text after it says so
 	}
 	return s
 }
