@@ -48,7 +48,8 @@ const abuseFactor = 10
 //	404 CodeNoPeer      a relay's remoteUid is not the other member of the sender's room
 //	405 CodeUnknownCmd  cmd is unknown, or is a server-to-client command (new-peer, ...)
 //	415 CodeBinary      a binary frame (the protocol uses text frames only)
-//	422 CodeBadField    a field has the wrong JSON type, or a required field is missing
+//	422 CodeBadField    a field has the wrong JSON type, a required field is missing, or an
+//	                    id is longer than 256 bytes of JSON
 //	429 CodeRateLimited the connection exceeded its message rate; the message was dropped
 //	                    (one such reply per second at most)
 //	1009 CodeTooBig     the frame exceeded MaxMessageBytes; close 1009 follows

@@ -31,6 +31,10 @@ func (r *room) indexOfUID(key string) int {
 	return -1
 }
 
+// maxIDBytes caps the JSON text of a roomId, uid or remoteUid. Course clients use short
+// ids; the cap keeps rooms and log lines small whatever a client sends.
+const maxIDBytes = 256
+
 // pingReply answers an application keepalive; see the Server doc comment.
 var pingReply = []byte(`{"cmd":"ping"}`)
 
@@ -61,6 +65,10 @@ func (s *Server) handle(c *conn, data []byte) {
 	}
 	if err := m.Validate(); err != nil {
 		c.replyError(CodeBadField, strings.TrimPrefix(err.Error(), "signal: "))
+		return
+	}
+	if len(m.RoomID.Key()) > maxIDBytes || len(m.UID.Key()) > maxIDBytes || len(m.RemoteUID.Key()) > maxIDBytes {
+		c.replyError(CodeBadField, fmt.Sprintf("roomId, uid and remoteUid are limited to %d bytes", maxIDBytes))
 		return
 	}
 	switch m.Cmd {

@@ -320,6 +320,7 @@ var badFrames = []badFrame{
 	{name: "missing remoteUid", data: `{"cmd":"candidate","roomId":"r","uid":"a","msg":"{}"}`, code: CodeBadField},
 	{name: "missing msg", data: `{"cmd":"answer","roomId":"r","uid":"a","remoteUid":"b"}`, code: CodeBadField},
 	{name: "join without uid", data: `{"cmd":"join","roomId":"r"}`, code: CodeBadField},
+	{name: "roomId too long", data: `{"cmd":"join","roomId":"` + strings.Repeat("r", 300) + `","uid":"a"}`, code: CodeBadField},
 	{name: "binary", binary: true, data: `{"cmd":"join","roomId":"r","uid":"a"}`, code: CodeBinary},
 }
 
