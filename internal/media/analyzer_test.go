@@ -1,10 +1,14 @@
 package media
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
+	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 )
 
 // frameRates measures, over the same window d, the frame rate enc actually
@@ -137,6 +141,56 @@ func TestCallMovingVideoAndTone(t *testing.T) {
 	}
 	if st.RecordError != "" || ast.RecordError != "" {
 		t.Errorf("record errors: %q %q", st.RecordError, ast.RecordError)
+	}
+	// The IVF recording plays back: libvpx decodes it and the stamps read.
+	frames, decoded, stamped := decodeIVF(t, ivf)
+	t.Logf("IVF playback: %d frames, %d decoded, %d stamped", frames, decoded, stamped)
+	if frames < st.FramesDecoded*9/10 || decoded < frames*9/10 || stamped < decoded*95/100 {
+		t.Errorf("IVF playback: %d frames, %d decoded, %d stamped (analyzer decoded %d)", frames, decoded, stamped, st.FramesDecoded)
+	}
+	// The Ogg recording parses as Opus with about as many pages as packets.
+	or, hdr, err := oggreader.NewWith(bytes.NewReader(ogg))
+	if err != nil || hdr.SampleRate != 48000 {
+		t.Fatalf("Ogg header: %v %+v", err, hdr)
+	}
+	pages := 0
+	for {
+		if _, _, err := or.ParseNextPage(); err != nil {
+			break
+		}
+		pages++
+	}
+	if pages < int(ast.Packets)/2 {
+		t.Errorf("Ogg recording has %d pages for %d packets", pages, ast.Packets)
+	}
+}
+
+// decodeIVF plays an IVF file through the VP8 decoder.
+func decodeIVF(t *testing.T, ivf []byte) (frames, decoded, stamped int) {
+	t.Helper()
+	r, _, err := ivfreader.NewWith(bytes.NewReader(ivf))
+	if err != nil {
+		t.Fatalf("IVF header: %v", err)
+	}
+	dec, err := newVP8Decoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	for {
+		f, _, err := r.ParseNextFrame()
+		if err != nil {
+			return frames, decoded, stamped
+		}
+		frames++
+		img, err := dec.Decode(f)
+		if err != nil || img == nil {
+			continue
+		}
+		decoded++
+		if _, ok := ReadStamp(img); ok {
+			stamped++
+		}
 	}
 }
 
