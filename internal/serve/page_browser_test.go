@@ -46,14 +46,14 @@ func evalState(t *testing.T, tab context.Context) pageState {
 // waitState polls both tabs until ok holds, or fails with both states.
 func waitState(t *testing.T, what string, a, b context.Context, ok func(a, b pageState) bool) (pageState, pageState) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		sa, sb := evalState(t, a), evalState(t, b)
 		if ok(sa, sb) {
 			return sa, sb
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached in 30 s:\nA %+v\nB %+v", what, sa, sb)
+			t.Fatalf("%s: not reached in 60 s:\nA %+v\nB %+v", what, sa, sb)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
