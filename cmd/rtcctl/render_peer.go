@@ -129,6 +129,16 @@ func renderCallResult(w io.Writer, col bool, c *peer.CallResult) {
 		fmt.Fprintf(w, "    sent %s\n", txLine(t))
 	}
 	renderVerdict(w, col, "    ", c.Verdict)
+	if sv := c.SendVerdict; sv != nil {
+		mark := report.Paint(col, sv.Code, report.Good...)
+		if !sv.OK {
+			mark = report.Paint(col, sv.Code, report.Bad...)
+		}
+		fmt.Fprintf(w, "    send verdict: %s: %s\n", mark, sv.Finding)
+		if !sv.OK && sv.Fix != "" {
+			fmt.Fprintf(w, "      %s %s\n", report.Paint(col, "fix:", report.Head...), sv.Fix)
+		}
+	}
 }
 
 // renderJoinText prints a session's summary.

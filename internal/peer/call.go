@@ -559,6 +559,9 @@ func (c *call) finalize() {
 	}
 	fillFeedbackStats(c.rx, stats)
 	c.res.Verdict = Diagnose(c.evidenceLocked())
+	if c.upAt != nil {
+		c.res.SendVerdict = SendDiagnose(c.res.Tx, time.Since(*c.upAt))
+	}
 }
 
 // markMediaTimes copies the analyzer's first-RTP/keyframe/decoded times into the timeline.

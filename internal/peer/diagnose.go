@@ -471,3 +471,34 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.SliceStable(keys, func(i, j int) bool { return keys[i] == "video" && keys[j] != "video" })
 	return keys
 }
+
+// sendJudgeAfter is how long a call must have been connected before missing receiver
+// reports mean something (senders of RTCP report about once a second).
+const sendJudgeAfter = 3 * time.Second
+
+// SendDiagnose judges the send direction from the remote's RTCP receiver reports: a peer
+// that receives our RTP reports on it about once a second. It returns nil when nothing was
+// sent or the call was too short to judge.
+func SendDiagnose(tx []*TrackTx, connectedFor time.Duration) *Verdict {
+	if len(tx) == 0 || connectedFor < sendJudgeAfter {
+		return nil
+	}
+	missing := []string{}
+	ev := []string{}
+	for _, t := range tx {
+		ev = append(ev, fmt.Sprintf("%s: %d receiver reports, remote loss %.1f%%", t.Kind, t.ReceiverReports, t.RemoteLossPct))
+		if t.ReceiverReports == 0 {
+			missing = append(missing, t.Kind)
+		}
+	}
+	if len(missing) > 0 {
+		return &Verdict{
+			Code:     "no-receiver-reports",
+			Finding:  "the peer sent no RTCP receiver reports for our " + strings.Join(missing, " and ") + ": it probably does not receive it",
+			Evidence: ev,
+			Causes:   []string{"the peer did not accept the track (no common codec, m-line rejected)", "RTCP is dropped on the way back"},
+			Fix:      "check the peer's inbound stats (chrome://webrtc-internals); compare codecs in both SDPs",
+		}
+	}
+	return &Verdict{OK: true, Code: "ok", Finding: "the peer reports receiving what we send", Evidence: ev}
+}

@@ -146,6 +146,22 @@ func TestDiagnoseConnectionLostNote(t *testing.T) {
 	}
 }
 
+func TestSendDiagnose(t *testing.T) {
+	t.Parallel()
+	tx := []*TrackTx{{Kind: "video", ReceiverReports: 4}, {Kind: "audio"}}
+	if v := SendDiagnose(tx, time.Second); v != nil {
+		t.Fatalf("judged a 1 s call: %+v", v)
+	}
+	v := SendDiagnose(tx, 5*time.Second)
+	if v == nil || v.OK || v.Code != "no-receiver-reports" || !strings.Contains(v.Finding, "audio") || strings.Contains(v.Finding, "video") {
+		t.Fatalf("verdict %+v", v)
+	}
+	tx[1].ReceiverReports = 3
+	if v := SendDiagnose(tx, 5*time.Second); v == nil || !v.OK {
+		t.Fatalf("verdict %+v", v)
+	}
+}
+
 func TestStageConstantsConsistent(t *testing.T) {
 	t.Parallel()
 	if DefaultDialTimeout > DefaultJoinTimeout {

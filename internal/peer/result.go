@@ -202,6 +202,9 @@ type CallResult struct {
 	Tx          []*TrackTx          `json:"tx"`
 	// Verdict is the receive direction: remote -> this peer.
 	Verdict Verdict `json:"verdict"`
+	// SendVerdict is the send direction (this peer -> remote) as far as the remote's RTCP
+	// receiver reports tell; nil when the call was too short to judge or nothing was sent.
+	SendVerdict *Verdict `json:"send_verdict,omitempty"`
 	// LastFrame is the last decoded video frame (Config.KeepFrame), for snapshots.
 	LastFrame image.Image `json:"-"`
 	// EndReason says why the call ended: "peer-leave", "done", "timeout", "ice-failed",
