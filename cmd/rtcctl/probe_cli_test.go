@@ -167,3 +167,44 @@ func deadTCPPort(t *testing.T) string {
 	_ = l.Close()
 	return port
 }
+
+// TestProbeTURNExitCodes: 3 only when no server could be reached at all; a server that
+// answers but is not a TURN server (STUN-only, a TCP port that never answers Allocate) is a
+// failed check (1), like a wrong password.
+func TestProbeTURNExitCodes(t *testing.T) {
+	rep := func(outcomes ...string) *probe.TURNReport {
+		r := &probe.TURNReport{}
+		for _, o := range outcomes {
+			r.Servers = append(r.Servers, &probe.TURNServerReport{Outcome: o, OK: o == "ok"})
+		}
+		return r
+	}
+	cases := []struct {
+		outcomes []string
+		want     int
+	}{
+		{[]string{"refused", "timeout"}, ExitCouldntRun},
+		{[]string{"dns-failed"}, ExitCouldntRun},
+		{[]string{"not-turn"}, ExitCheckFail},
+		{[]string{"timeout", "not-turn"}, ExitCheckFail},
+		{[]string{"error-response"}, ExitCheckFail},
+		{[]string{"ok", "refused"}, ExitCheckFail},
+	}
+	for _, tc := range cases {
+		if got := exitCode(probeTURNExit(rep(tc.outcomes...))); got != tc.want {
+			t.Errorf("%v: exit %d, want %d", tc.outcomes, got, tc.want)
+		}
+	}
+}
+
+// TestRenderProbeTURNChallengeWithoutReason: pion's server sends 401 without a reason
+// phrase; the row must not read "401 , realm".
+func TestRenderProbeTURNChallengeWithoutReason(t *testing.T) {
+	var b bytes.Buffer
+	renderProbeTURN(&b, false, &probe.TURNReport{Servers: []*probe.TURNServerReport{{
+		URL: "turn:h", Challenge: &probe.Challenge{Code: 401, Realm: "r", Nonce: "n"},
+	}}})
+	if !strings.Contains(b.String(), `-> 401, realm "r"`) {
+		t.Errorf("challenge row:\n%s", b.String())
+	}
+}

@@ -286,7 +286,7 @@ func renderProbeTURN(w io.Writer, col bool, rep *probe.TURNReport) {
 			fmt.Fprintf(w, "  gathering   %d candidates, %s\n", len(g.Candidates), status)
 		}
 		if ch := sv.Challenge; ch != nil {
-			line := fmt.Sprintf("  challenge   Allocate (no credentials) -> %d %s", ch.Code, ch.Reason)
+			line := strings.TrimRight(fmt.Sprintf("  challenge   Allocate (no credentials) -> %d %s", ch.Code, ch.Reason), " ") // pion sends no reason phrase
 			if ch.Code == 0 {
 				line = "  challenge   Allocate (no credentials) -> success (open relay!)"
 			}

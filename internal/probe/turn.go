@@ -101,7 +101,8 @@ type TURNServerReport struct {
 	// Address is the resolved ip:port that was probed.
 	Address string `json:"address,omitempty"`
 	// Outcome classifies reachability: "ok", "timeout", "refused", "tls-failed",
-	// "dns-failed", "error-response", "bad-url".
+	// "dns-failed", "error-response", "bad-url", or "not-turn" (the server answers, but not
+	// as a TURN server: a STUN-only server, or a TCP port that never answers Allocate).
 	Outcome string `json:"outcome"`
 	// Checks are the pass/fail rows, in stage order.
 	Checks []Check `json:"checks"`
@@ -502,12 +503,14 @@ func (r *turnRun) challengeFailed(ctx context.Context, s *turnSession, start tim
 		mapped, berr := stunBinding(bctx, s.c)
 		cancel()
 		if berr == nil {
+			r.rep.Outcome = "not-turn"
 			c.Detail = fmt.Sprintf("no answer to Allocate in %s, but the server answers STUN Binding (sees us as %s): a STUN-only server", roundDur(time.Since(start)), mapped)
 			c.Fix = "this is not a TURN server (coturn with stun-only / -S, or a public STUN server): use a TURN server's URL"
 		} else if r.u.Transport == "udp" {
 			c.Detail = fmt.Sprintf("no answer over UDP from %s in %s: UDP is blocked on the way or no server listens there", r.rep.Address, roundDur(time.Since(start)))
 			c.Fix = "open UDP " + fmt.Sprint(r.u.Port) + " in the server's firewall / security group and check the server runs; try ?transport=tcp to tell a UDP block from a dead server"
 		} else {
+			r.rep.Outcome = "not-turn"
 			c.Detail = fmt.Sprintf("connected, but no answer to Allocate in %s", roundDur(time.Since(start)))
 			c.Fix = "this port accepts connections but is not a TURN server (a proxy or another service?)"
 		}
