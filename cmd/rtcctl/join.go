@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -30,8 +31,9 @@ peer within --peer-timeout the verdict is "no-peer" (room empty, room full on th
 server, or a room id type mismatch: browsers send "100" as a string; --room-number sends
 a JSON number).
 
-Exit codes: 0 media flowed (or no call was needed), 1 the verdict failed, 2 usage error,
-3 could not run (server unreachable, TLS, bad media source).
+Exit codes: 0 media flowed (and every --min-fps/--max-loss/--max-latency/--require-relay
+check passed), 1 the verdict or a check failed, 2 usage error, 3 could not run (server
+unreachable, TLS, bad media source).
 
 Examples:
    # meet a browser in room 100 of the course deployment, relay-only through its coturn
@@ -53,6 +55,10 @@ func newJoinCommand(s *report.Streams, runF func(context.Context, *report.Stream
 		&cli.StringFlag{Name: "uid", Usage: "this peer's `UID` (default: rtcctl-<random>)"},
 		&cli.DurationFlag{Name: "duration", Usage: "leave after this long (default: until Ctrl-C or --once)"},
 		&cli.BoolFlag{Name: "once", Usage: "leave after the first call ends"},
+		&cli.Float64Flag{Name: "min-fps", Usage: "check: lowest acceptable received frame rate (default: not checked)"},
+		&cli.Float64Flag{Name: "max-loss", Usage: "check: highest acceptable packet loss in percent (default: not checked)"},
+		&cli.DurationFlag{Name: "max-latency", Usage: "check: highest acceptable p95 video latency, same-host clocks only (default: not checked)"},
+		&cli.BoolFlag{Name: "require-relay", Usage: "check: the selected pair must be relay/relay"},
 		&cli.StringFlag{Name: "expect", Value: "audio,video", Usage: "what the other peer should send: audio,video | audio | video | none (a missing kind fails the verdict)"},
 		&cli.DurationFlag{Name: "peer-timeout", Value: peer.DefaultPeerTimeout, Usage: "give up when no peer arrives within this long"},
 	}
@@ -96,8 +102,14 @@ func parseJoinFlags(c *cli.Context) (*joinOptions, error) {
 	if err != nil {
 		return nil, usagef("--expect %q: want audio,video | audio | video | none", c.String("expect"))
 	}
+	th := peer.Thresholds{MinFPS: c.Float64("min-fps"), MaxLossPct: c.Float64("max-loss"),
+		MaxLatency: c.Duration("max-latency"), RequireRelay: c.Bool("require-relay")}
+	if th.MinFPS < 0 || th.MaxLossPct < 0 || th.MaxLatency < 0 {
+		return nil, usagef("--min-fps, --max-loss and --max-latency must not be negative")
+	}
 	cfg := peer.Config{
-		Server: c.String("server"), CAFile: mo.CAFile, Insecure: mo.Insecure, Keepalive: mo.Keepalive,
+		Thresholds: th,
+		Server:     c.String("server"), CAFile: mo.CAFile, Insecure: mo.Insecure, Keepalive: mo.Keepalive,
 		Room: rid, ICEServers: mo.ICEServers, RelayOnly: mo.RelayOnly, CandidateFormat: mo.CandidateFormat,
 		Send: mo.Send, Receive: &expect,
 		VideoProfile: mo.Video, AudioProfile: mo.Audio,
@@ -163,11 +175,20 @@ func runJoin(ctx context.Context, s *report.Streams, o *joinOptions) error {
 			s.Progressf("snapshot written to %s", o.Media.Snapshot)
 		}
 	}
+	failed := []string{}
+	for _, ck := range res.Checks {
+		if !ck.Passed {
+			failed = append(failed, ck.Name)
+		}
+	}
 	if !res.Verdict.OK {
 		if errors.Is(ctx.Err(), context.Canceled) && res.Verdict.Code == "no-peer" {
 			return checkFailed{summary: "left before a peer joined"}
 		}
 		return checkFailed{summary: fmt.Sprintf("verdict %s: %s", res.Verdict.Code, res.Verdict.Finding)}
+	}
+	if len(failed) > 0 {
+		return checkFailed{summary: "checks failed: " + strings.Join(failed, ", ")}
 	}
 	return nil
 }

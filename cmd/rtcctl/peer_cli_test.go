@@ -271,7 +271,8 @@ func TestJoinMeetsPeer(t *testing.T) {
 			VideoProfile: media.VideoProfile{Width: 320, Height: 240, FPS: 15, BitrateKbps: 300}})
 	}()
 	code, out, errOut := execMainForTest(t, "join", "--server", srv.URL(), "--room", "cli-100", "--once",
-		"--send", "video", "--expect", "video", "--resolution", "320x240", "--duration", "6s", "--json")
+		"--send", "video", "--expect", "video", "--resolution", "320x240", "--duration", "6s", "--json",
+		"--min-fps", "5", "--max-loss", "10")
 	if code != ExitOK {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
 	}
@@ -283,9 +284,15 @@ func TestJoinMeetsPeer(t *testing.T) {
 		Verdict struct {
 			Code string `json:"code"`
 		} `json:"verdict"`
+		Checks []struct {
+			Passed bool `json:"passed"`
+		} `json:"checks"`
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if len(res.Checks) != 4 { // connected, media, fps, video loss
+		t.Errorf("checks %+v, want 4", res.Checks)
 	}
 	if res.Version != report.SchemaVersion || len(res.Calls) != 1 || res.Calls[0].Role != "caller" || res.Verdict.Code != "ok" {
 		t.Fatalf("report %+v", res)

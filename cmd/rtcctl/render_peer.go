@@ -164,6 +164,13 @@ func renderJoinText(w io.Writer, col bool, r *peer.Result) {
 	for _, c := range r.Calls {
 		renderCallResult(w, col, c)
 	}
+	for _, c := range r.Checks {
+		line := fmt.Sprintf("  %s %-22s %s", report.Mark(col, c.Passed), strings.TrimPrefix(c.Name, "recv "), c.Measured)
+		if c.Threshold != "" {
+			line += " (want " + c.Threshold + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
 }
 
 // renderCallText prints RunCall's summary.

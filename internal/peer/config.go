@@ -121,6 +121,9 @@ type Config struct {
 	// ("vp8", "vp9", "h264"). Unset: the send codec (VP8 by default). Used to reproduce
 	// codec mismatches.
 	VideoCodecs []string
+	// Thresholds, when any is set, turn the last call's receive side into Result.Checks.
+	// Unset: no checks (the verdict alone decides).
+	Thresholds Thresholds
 	// Once stops the session after the first call ends. Unset: stay in the room and wait
 	// for the next peer, as the browser client does.
 	Once bool

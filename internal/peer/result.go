@@ -26,6 +26,9 @@ type Result struct {
 	// Verdict sums the session up: the last call's receive verdict, or why no call
 	// happened (no peer, silent server).
 	Verdict Verdict `json:"verdict"`
+	// Checks are the last call's receive side against Config.Thresholds (none when no
+	// threshold is set).
+	Checks []Check `json:"checks,omitempty"`
 }
 
 // SignalInfo describes the signaling connection of a session.

@@ -444,7 +444,20 @@ func (s *session) finish() *Result {
 	defer s.mu.Unlock()
 	s.res.DurationMs = s.since()
 	if n := len(s.res.Calls); n > 0 {
-		s.res.Verdict = s.res.Calls[n-1].Verdict
+		c := s.res.Calls[n-1]
+		s.res.Verdict = c.Verdict
+		if th := s.cfg.Thresholds; th != (Thresholds{}) {
+			d := &Direction{}
+			for _, t := range c.Rx {
+				switch t.Kind {
+				case "video":
+					d.Video = t
+				case "audio":
+					d.Audio = t
+				}
+			}
+			s.res.Checks = checks("recv", c, d, th, s.cfg)
+		}
 		return s.res
 	}
 	s.res.Verdict = Diagnose(s.sessionEvidence())
