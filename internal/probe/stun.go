@@ -462,13 +462,21 @@ func (c *packetClient) readLoop() {
 		delete(c.pending, m.TransactionID)
 		c.mu.Unlock()
 		if ok {
-			ch <- packetIn{m, from}
+			select {
+			case ch <- packetIn{m, from}:
+			default: // an answer to another attempt of the same binding came first
+			}
 		}
 	}
 }
 
 // binding sends a Binding request to `to` (with CHANGE-REQUEST flags when change is set)
 // and waits for the answer, retransmitting, within stunRequestTimeout and ctx.
+//
+// Each attempt is a new transaction (Binding requests are stateless), so an answer is
+// matched to the send it answers and the RTT stays right when a server is further away
+// than the retransmission timeout: with one transaction ID, a late answer to the first
+// send would be timed from the retransmission and read as far too fast.
 func (c *packetClient) binding(ctx context.Context, to *net.UDPAddr, change []byte) (*bindingResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, stunRequestTimeout)
 	defer cancel()
@@ -477,22 +485,25 @@ func (c *packetClient) binding(ctx context.Context, to *net.UDPAddr, change []by
 		setters = append(setters, stun.RawAttribute{Type: stun.AttrChangeRequest, Value: change})
 	}
 	setters = append(setters, stun.Fingerprint)
-	req, err := stun.Build(setters...)
-	if err != nil {
-		return nil, fmt.Errorf("build binding: %w", err)
-	}
 	ch := make(chan packetIn, 1)
-	c.mu.Lock()
-	c.pending[req.TransactionID] = ch
-	c.mu.Unlock()
+	sentAt := map[[stun.TransactionIDSize]byte]time.Time{}
 	defer func() {
 		c.mu.Lock()
-		delete(c.pending, req.TransactionID)
+		for id := range sentAt {
+			delete(c.pending, id)
+		}
 		c.mu.Unlock()
 	}()
 	rto := stunInitialRTO
 	for {
-		sent := time.Now()
+		req, err := stun.Build(setters...)
+		if err != nil {
+			return nil, fmt.Errorf("build binding: %w", err)
+		}
+		c.mu.Lock()
+		c.pending[req.TransactionID] = ch
+		c.mu.Unlock()
+		sentAt[req.TransactionID] = time.Now()
 		if _, err := c.pc.WriteTo(req.Raw, to); err != nil {
 			return nil, classifyNetErr(err)
 		}
@@ -500,7 +511,7 @@ func (c *packetClient) binding(ctx context.Context, to *net.UDPAddr, change []by
 		select {
 		case in := <-ch:
 			timer.Stop()
-			res, err := parseBinding(in.m, time.Since(sent))
+			res, err := parseBinding(in.m, time.Since(sentAt[in.m.TransactionID]))
 			if res != nil {
 				res.from = in.from
 			}

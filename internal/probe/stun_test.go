@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pion/logging"
+	"github.com/pion/stun/v4"
 	"github.com/pion/transport/v5/vnet"
 	"github.com/pion/turn/v5"
 
@@ -175,3 +176,41 @@ func TestSTUNSilentServer(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestSTUNRTTOfAServerFurtherThanTheRetransmitTimeout: a server answering after 350 ms
+// (more than the 200 ms first retransmission timeout) must be reported at about 350 ms,
+// not timed from the retransmission (about 150 ms).
+func TestSTUNRTTOfAServerFurtherThanTheRetransmitTimeout(t *testing.T) {
+	t.Parallel()
+	const delay = 350 * time.Millisecond
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			req := &stun.Message{Raw: append([]byte(nil), buf[:n]...)}
+			if req.Decode() != nil {
+				continue
+			}
+			ua := from.(*net.UDPAddr)
+			resp, err := stun.Build(stun.NewTransactionIDSetter(req.TransactionID), stun.BindingSuccess,
+				&stun.XORMappedAddress{IP: ua.IP, Port: ua.Port}, stun.Fingerprint)
+			if err != nil {
+				continue
+			}
+			time.AfterFunc(delay, func() { _, _ = pc.WriteTo(resp.Raw, from) })
+		}
+	}()
+	rep := STUN(context.Background(), STUNOptions{URLs: []string{"stun:" + pc.LocalAddr().String()}, Count: 3})
+	s := rep.Servers[0]
+	if s.Received == 0 || s.RTT.Min.D() < delay-10*time.Millisecond || s.RTT.Max.D() > delay+time.Second {
+		t.Fatalf("RTT %+v for a server %s away: %s", s.RTT, delay, dump(rep))
+	}
+}

@@ -136,7 +136,9 @@ func (c *stunConn) send(m *stun.Message) error {
 }
 
 // roundTrip sends req and waits for the matching response, retransmitting over UDP. The
-// RTT is measured from the last transmission.
+// RTT is measured from the first transmission: a retransmission keeps the transaction ID,
+// so an answer cannot be matched to one send, and timing it from the last send would read
+// a server further away than the retransmission timeout as fast.
 func (c *stunConn) roundTrip(ctx context.Context, req *stun.Message) (*stun.Message, time.Duration, error) {
 	ch := make(chan *stun.Message, 1)
 	c.mu.Lock()
@@ -154,9 +156,8 @@ func (c *stunConn) roundTrip(ctx context.Context, req *stun.Message) (*stun.Mess
 	}()
 
 	rto := stunInitialRTO
-	var sent time.Time
+	sent := time.Now()
 	for {
-		sent = time.Now()
 		if _, err := c.conn.Write(req.Raw); err != nil {
 			return nil, 0, classifyNetErr(err)
 		}

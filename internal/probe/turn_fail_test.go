@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/stun/v4"
+
 	"github.com/rtcctl/rtcctl/internal/testenv"
 	"github.com/rtcctl/rtcctl/internal/turncred"
 	"github.com/rtcctl/rtcctl/internal/turnserver"
@@ -223,5 +225,43 @@ func TestTURNOpenRelayWarned(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(s.Warnings, " "), "open relay") || !checkOf(t, s, "relay").Skipped {
 		t.Errorf("want an open-relay warning and a skipped relay: %s", dump(s))
+	}
+}
+
+// TestTURNChallengeRTTOfAFarServer: an Allocate answered after 350 ms (past the 200 ms
+// retransmission) is timed from the first send, not the retransmission.
+func TestTURNChallengeRTTOfAFarServer(t *testing.T) {
+	t.Parallel()
+	const delay = 350 * time.Millisecond
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			req := &stun.Message{Raw: append([]byte(nil), buf[:n]...)}
+			if req.Decode() != nil || req.Type.Method != stun.MethodAllocate {
+				continue
+			}
+			resp, err := stun.Build(stun.NewTransactionIDSetter(req.TransactionID),
+				stun.NewType(stun.MethodAllocate, stun.ClassErrorResponse), stun.CodeUnauthorized,
+				stun.NewRealm("far"), stun.NewNonce("n0nce"), stun.Fingerprint)
+			if err != nil {
+				continue
+			}
+			time.AfterFunc(delay, func() { _, _ = pc.WriteTo(resp.Raw, from) })
+		}
+	}()
+	rep := TURN(context.Background(), TURNOptions{URLs: []string{"turn:" + pc.LocalAddr().String()},
+		Username: "u", Password: "p", NoCall: true, NoGather: true})
+	ch := rep.Servers[0].Challenge
+	if ch == nil || ch.Code != 401 || ch.RTT.D() < delay-10*time.Millisecond {
+		t.Fatalf("challenge %+v from a server %s away:\n%s", ch, delay, dump(rep.Servers[0]))
 	}
 }
