@@ -2,8 +2,6 @@ package peer
 
 import (
 	"context"
-	"io"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -11,89 +9,13 @@ import (
 
 	"github.com/rtcctl/rtcctl/internal/signal"
 	"github.com/rtcctl/rtcctl/internal/signal/signaltest"
+	"github.com/rtcctl/rtcctl/internal/testenv"
 )
 
-// idleProxy is a TCP proxy that cuts a connection when the upstream has sent nothing for
-// idle, like nginx with proxy_read_timeout.
-func idleProxy(t *testing.T, upstream string, idle time.Duration) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	done := make(chan struct{})
-	t.Cleanup(func() {
-		close(done)
-		_ = ln.Close()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", upstream)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			wg.Add(3)
-			kick := make(chan struct{}, 1)
-			closeBoth := sync.OnceFunc(func() { _ = c.Close(); _ = u.Close() })
-			go func() { // client -> upstream
-				defer wg.Done()
-				_, _ = io.Copy(u, c)
-				closeBoth()
-			}()
-			go func() { // upstream -> client, resetting the idle timer
-				defer wg.Done()
-				buf := make([]byte, 32<<10)
-				for {
-					n, err := u.Read(buf)
-					if n > 0 {
-						select {
-						case kick <- struct{}{}:
-						default:
-						}
-						if _, werr := c.Write(buf[:n]); werr != nil {
-							break
-						}
-					}
-					if err != nil {
-						break
-					}
-				}
-				closeBoth()
-			}()
-			go func() {
-				defer wg.Done()
-				tm := time.NewTimer(idle)
-				defer tm.Stop()
-				for {
-					select {
-					case <-kick:
-						tm.Reset(idle)
-					case <-tm.C:
-						closeBoth()
-						return
-					case <-done:
-						closeBoth()
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return "ws://" + ln.Addr().String() + "/ws"
-}
-
-// TestSignalDropMidCall: a proxy idle timeout cuts the quiet signaling websocket during a
-// call. Media keeps flowing, and the verdict carries a note naming the proxy timeout and
-// the keepalive fix. With the keepalive on, nothing is cut.
+// TestSignalDropMidCall: Debian nginx in front of the signaling server, as in the course
+// deployment, with a short proxy_read_timeout: it cuts the quiet signaling websocket during
+// a call. The verdict carries a note naming the proxy timeout and the keepalive fix. With
+// the keepalive on, nothing is cut.
 func TestSignalDropMidCall(t *testing.T) {
 	t.Parallel()
 	srv := signaltest.StartLegacy(t)
@@ -104,10 +26,10 @@ func TestSignalDropMidCall(t *testing.T) {
 		wantDrop  bool
 	}{
 		{"keepalive off", -1, true},
-		{"keepalive on", 200 * time.Millisecond, false},
+		{"keepalive on", 250 * time.Millisecond, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			proxy := idleProxy(t, u, 700*time.Millisecond)
+			proxy := testenv.StartNginxWSProxy(t, testenv.NginxOptions{Upstream: u, ProxyReadTimeout: time.Second}).URL()
 			rep := quickCall(t, CallConfig{Server: proxy, Keepalive: tc.keepalive, Duration: 2 * time.Second,
 				VideoProfile: smallProfile, Send: &Media{Video: true}})
 			notes := 0
