@@ -231,6 +231,10 @@ func (s *session) handle(m signal.Message) bool {
 	s.mu.Unlock()
 	switch m.Cmd {
 	case signal.CmdNewPeer:
+		if m.RemoteUID.IsZero() {
+			s.cfg.Logf("new-peer without remoteUid; ignored")
+			return false
+		}
 		s.cfg.Logf("new-peer %s: calling", m.RemoteUID)
 		s.endCall("replaced")
 		c := s.newCall("caller", m.RemoteUID)
@@ -239,6 +243,9 @@ func (s *session) handle(m signal.Message) bool {
 			c.fail(err.Error())
 		}
 	case signal.CmdRespJoin:
+		if m.RemoteUID.IsZero() {
+			return false // some ports acknowledge a first joiner this way: nobody to call yet
+		}
 		s.mu.Lock()
 		s.res.Signaling.JoinReply = signal.CmdRespJoin
 		s.mu.Unlock()
