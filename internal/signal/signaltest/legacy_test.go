@@ -2,6 +2,7 @@ package signaltest
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"runtime"
 	"strings"
@@ -32,23 +33,44 @@ func connect(t *testing.T, l *Legacy, path string, hdr http.Header) *rawClient {
 
 func (c *rawClient) send(frame string) {
 	c.t.Helper()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(3 * time.Second))
+	d := 3 * time.Second
+	if len(frame) > 64<<10 {
+		d = 20 * time.Second // see expectWithin
+	}
+	_ = c.ws.SetWriteDeadline(time.Now().Add(d))
 	if err := c.ws.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
-		c.t.Fatalf("send %s: %v", frame, err)
+		c.t.Fatalf("send %s: %v", short(frame), err)
 	}
 }
 
 // expect reads the next text frame and compares it byte for byte.
 func (c *rawClient) expect(want string) {
 	c.t.Helper()
-	_ = c.ws.SetReadDeadline(time.Now().Add(3 * time.Second))
+	c.expectWithin(want, 3*time.Second)
+}
+
+// expectWithin is expect with its own deadline. Relaying a 1 MiB frame takes the stand-in
+// about 0.2 s under -race on an idle machine (parse and re-serialise, like JSON.parse and
+// JSON.stringify), but more than 3 s was seen on 2 cores running several packages' tests
+// at load 14, so big frames get a longer deadline.
+func (c *rawClient) expectWithin(want string, d time.Duration) {
+	c.t.Helper()
+	_ = c.ws.SetReadDeadline(time.Now().Add(d))
 	_, got, err := c.ws.ReadMessage()
 	if err != nil {
-		c.t.Fatalf("waiting for %s: %v", want, err)
+		c.t.Fatalf("waiting for %s: %v", short(want), err)
 	}
 	if string(got) != want {
-		c.t.Fatalf("got  %s\nwant %s", got, want)
+		c.t.Fatalf("got  %s\nwant %s", short(string(got)), short(want))
 	}
+}
+
+// short keeps failure messages readable when frames are megabytes long.
+func short(s string) string {
+	if len(s) <= 300 {
+		return s
+	}
+	return fmt.Sprintf("%s...(%d bytes)...%s", s[:150], len(s), s[len(s)-100:])
 }
 
 // silent asserts that nothing arrives for d (the connection stays open).
@@ -246,7 +268,7 @@ func TestLegacyFrameLimit(t *testing.T) {
 	a, b := pair(t, l, `"r"`, `"a"`, `"b"`)
 	big := strings.Repeat("x", 1<<20)
 	a.send(`{"cmd":"offer","roomId":"r","uid":"a","remoteUid":"b","msg":"` + big + `"}`)
-	b.expect(`{"cmd":"offer","roomId":"r","uid":"a","remoteUid":"b","msg":"` + big + `"}`)
+	b.expectWithin(`{"cmd":"offer","roomId":"r","uid":"a","remoteUid":"b","msg":"`+big+`"}`, 20*time.Second)
 	huge := strings.Repeat("y", LegacyMaxFrame)
 	_ = a.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	_ = a.ws.WriteMessage(websocket.TextMessage, []byte(`{"cmd":"offer","msg":"`+huge+`"}`)) // may fail once cut off
