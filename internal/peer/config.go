@@ -143,6 +143,9 @@ type Config struct {
 	// the PeerConnection on a vnet (SetNet). The peer has already set relay acceptance
 	// wait 0, mDNS off, UDP4+TCP4 and the loopback choice.
 	SettingEngine func(*webrtc.SettingEngine)
+	// Analysis tunes the receive analyzers (DecodeEvery, NoDecode, black/freeze limits;
+	// RecordPath is set from RecordDir). Unset: media's defaults, every frame decoded.
+	Analysis media.AnalyzerConfig
 	// KeepFrame keeps the last decoded video frame in the Result's call for snapshots.
 	KeepFrame bool
 	// RecordDir, when set, asks the analyzers to record received media there.

@@ -13,7 +13,11 @@ import (
 
 // newAnalyzer builds the media package's analyzer for a received track kind.
 func newAnalyzer(kind string, cfg Config) analyzer {
-	acfg := media.AnalyzerConfig{Logf: cfg.Logf}
+	acfg := cfg.Analysis
+	acfg.RecordPath = ""
+	if acfg.Logf == nil {
+		acfg.Logf = cfg.Logf
+	}
 	if kind == "video" {
 		if cfg.RecordDir != "" {
 			acfg.RecordPath = filepath.Join(cfg.RecordDir, fmt.Sprintf("%s-from-remote.ivf", cfg.UID.String()))

@@ -58,6 +58,8 @@ type CallConfig struct {
 	// Side, when set, adjusts each side's Config before it starts: side is "a" (joins first,
 	// so it is the caller) or "b". Tests use it to inject faults on one side.
 	Side func(side string, cfg *Config)
+	// Analysis tunes both sides' receive analyzers (see Config.Analysis).
+	Analysis media.AnalyzerConfig
 	// KeepFrame keeps the last decoded frame per direction for snapshots; RecordDir
 	// records received media.
 	KeepFrame bool
@@ -183,7 +185,7 @@ func RunCall(ctx context.Context, cc CallConfig) (*CallReport, error) {
 			ICEServers: cc.ICEServers, RelayOnly: cc.RelayOnly, CandidateFormat: cc.CandidateFormat,
 			Network: cc.Network, Send: send, VideoProfile: cc.VideoProfile, AudioProfile: cc.AudioProfile,
 			Once: true, PeerTimeout: peerTimeout, ICETimeout: cc.ICETimeout, MediaTimeout: cc.MediaTimeout,
-			KeepFrame: cc.KeepFrame, RecordDir: cc.RecordDir, Verbose: cc.Verbose,
+			KeepFrame: cc.KeepFrame, RecordDir: cc.RecordDir, Verbose: cc.Verbose, Analysis: cc.Analysis,
 			Logf: func(f string, a ...any) { cc.Logf(side+": "+f, a...) },
 		}
 		if cc.OnStatus != nil {
