@@ -486,7 +486,11 @@ func (c *call) mediaReadyLocked() bool {
 	exp := c.s.cfg.Receive
 	if exp.Video {
 		t := c.rx["video"]
-		if t == nil || t.stats().FramesDecoded == 0 {
+		if t == nil {
+			return false
+		}
+		st := t.stats()
+		if (c.s.cfg.Analysis.NoDecode && st.Frames == 0) || (!c.s.cfg.Analysis.NoDecode && st.FramesDecoded == 0) {
 			return false
 		}
 	}
@@ -611,6 +615,7 @@ func (c *call) evidenceLocked() Evidence {
 		RemoteCodecs:   c.res.RemoteCodecs,
 		LocalCodecs:    c.res.LocalCodecs,
 		Expect:         *cfg.Receive,
+		NoDecode:       cfg.Analysis.NoDecode,
 		Tracks:         map[string]*TrackRx{},
 	}
 	e.STUNServers, e.TURNServers = countICEServers(cfg.ICEServers)

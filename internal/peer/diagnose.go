@@ -47,6 +47,7 @@ type Evidence struct {
 	RemoteCodecs     map[string][]string
 	LocalCodecs      map[string][]string
 	Expect           Media
+	NoDecode         bool                // video was not decoded (load tests): the ladder stops at keyframes
 	Tracks           map[string]*TrackRx // by kind
 	PLISent          int
 	SenderPLIIgnored bool
@@ -202,7 +203,9 @@ func diagnose(e Evidence) Verdict {
 	kinds := []string{}
 	for _, k := range sortedKeys(e.Tracks) {
 		t := e.Tracks[k]
-		if k == "video" {
+		if k == "video" && e.NoDecode {
+			ev = append(ev, fmt.Sprintf("video %s %d frames (%d keyframes) assembled, not decoded, loss %.1f%%", t.Codec, t.Frames, t.KeyFrames, t.LossPct))
+		} else if k == "video" {
 			ev = append(ev, fmt.Sprintf("video %s %dx%d %.1f fps, %d frames decoded, loss %.1f%%", t.Codec, t.Width, t.Height, t.FPS, t.FramesDecoded, t.LossPct))
 		} else {
 			ev = append(ev, fmt.Sprintf("audio %s %.0f kbit/s, level %.1f dBFS", t.Codec, t.BitrateKbps, t.LevelDBFS))
@@ -373,6 +376,9 @@ func mediaVerdict(e Evidence, kind string) (Verdict, bool) {
 			Fix:      "make the sender answer PLI with a keyframe, or shorten its keyframe interval",
 		}
 		return v, true
+	}
+	if e.NoDecode {
+		return Verdict{}, false
 	}
 	if t.FramesDecoded == 0 {
 		return Verdict{

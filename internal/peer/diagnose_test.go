@@ -83,6 +83,10 @@ func TestDiagnoseLadder(t *testing.T) {
 		{"black", func(e *Evidence) { e.Tracks["video"].Black = true }, "black", "black", "camera"},
 		{"frozen", func(e *Evidence) { e.Tracks["video"].Frozen = true }, "frozen", "frozen", ""},
 		{"silent audio", func(e *Evidence) { e.Tracks["audio"].Silent = true }, "silent", "silent", "unmute"},
+		{"not decoded (load test)", func(e *Evidence) {
+			e.NoDecode = true
+			e.Tracks["video"] = &TrackRx{Kind: "video", Codec: "vp8", Packets: 100, Frames: 30, KeyFrames: 1}
+		}, "ok", "received", ""},
 		{"audio not expected", func(e *Evidence) {
 			e.Expect.Audio = false
 			delete(e.Tracks, "audio")

@@ -66,3 +66,16 @@ func TestRunCallEmbedded(t *testing.T) {
 		}
 	}
 }
+
+// TestRunCallNoDecode: a load-test style call (no video decoding) is judged on assembled
+// frames and keyframes.
+func TestRunCallNoDecode(t *testing.T) {
+	t.Parallel()
+	rep := quickCall(t, CallConfig{Embedded: true, Send: &Media{Video: true}, Analysis: media.AnalyzerConfig{NoDecode: true},
+		VideoProfile: smallProfile})
+	for _, d := range rep.Directions {
+		if !d.Passed || d.Video == nil || d.Video.Frames == 0 || d.Video.FramesDecoded != 0 {
+			t.Errorf("%s: passed %v video %+v verdict %s", d.Name, d.Passed, d.Video, d.Verdict.Finding)
+		}
+	}
+}
