@@ -336,3 +336,34 @@ func TestJoinCtrlC(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
 }
+
+func TestStatusLine(t *testing.T) {
+	var errb bytes.Buffer
+	s := &report.Streams{Out: &bytes.Buffer{}, Err: &errb, ErrTTY: true}
+	l := newStatusLine(s)
+	l.update("a", peer.Status{Stage: "up", FPS: 29.5, BitrateKbps: 900, Frames: 10})
+	l.update("a", peer.Status{Stage: "up", FPS: 30, BitrateKbps: 950, Frames: 12}) // within 250 ms: skipped
+	l.done()
+	out := errb.String()
+	if strings.Count(out, "fps") != 1 || !strings.Contains(out, "\r") || !strings.Contains(out, "29.5 fps") {
+		t.Fatalf("live line %q: want one redraw with \\r", out)
+	}
+	// Not a terminal: one progress line per stage change, no \r.
+	errb.Reset()
+	s.ErrTTY = false
+	l = newStatusLine(s)
+	for _, st := range []string{"dialing", "dialing", "ice", "up", "up"} {
+		l.update("", peer.Status{Stage: st})
+	}
+	if got := errb.String(); got != "dialing\nice\nup\n" {
+		t.Fatalf("progress %q", got)
+	}
+	// Quiet: nothing.
+	errb.Reset()
+	s.Quiet, s.ErrTTY = true, true
+	l = newStatusLine(s)
+	l.update("", peer.Status{Stage: "up"})
+	if errb.Len() != 0 {
+		t.Fatalf("quiet printed %q", errb.String())
+	}
+}
