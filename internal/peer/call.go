@@ -47,7 +47,6 @@ type call struct {
 
 	wg      sync.WaitGroup
 	stopRx  chan struct{}
-	closeMu sync.Once
 }
 
 type txTrack struct {
