@@ -45,8 +45,8 @@ type call struct {
 	ended         bool
 	closing       bool // no new goroutines once set
 
-	wg      sync.WaitGroup
-	stopRx  chan struct{}
+	wg     sync.WaitGroup
+	stopRx chan struct{}
 }
 
 type txTrack struct {
