@@ -208,3 +208,13 @@ func TestRenderProbeTURNChallengeWithoutReason(t *testing.T) {
 		t.Errorf("challenge row:\n%s", b.String())
 	}
 }
+
+// TestRenderProbeSTUNWithoutBasis: when no server answered there is no basis; the rows
+// must not end in a dangling "inconclusive: ".
+func TestRenderProbeSTUNWithoutBasis(t *testing.T) {
+	var b bytes.Buffer
+	renderProbeSTUN(&b, false, &probe.STUNReport{Mapping: probe.BehaviorInconclusive, Filtering: probe.BehaviorInconclusive, Verdict: probe.VerdictInconclusive})
+	if strings.Contains(b.String(), "inconclusive: \n") {
+		t.Errorf("dangling colon:\n%s", b.String())
+	}
+}

@@ -148,8 +148,14 @@ func renderProbeSTUN(w io.Writer, col bool, rep *probe.STUNReport) {
 		}
 		fmt.Fprintln(w, line)
 	}
-	fmt.Fprintf(w, "\n  mapping     %s: %s\n", rep.Mapping, rep.MappingBasis)
-	fmt.Fprintf(w, "  filtering   %s: %s\n", rep.Filtering, rep.FilteringBasis)
+	withBasis := func(v, basis string) string {
+		if basis == "" {
+			return v
+		}
+		return v + ": " + basis
+	}
+	fmt.Fprintf(w, "\n  mapping     %s\n", withBasis(rep.Mapping, rep.MappingBasis))
+	fmt.Fprintf(w, "  filtering   %s\n", withBasis(rep.Filtering, rep.FilteringBasis))
 	verdictCol := report.Good
 	switch rep.Verdict {
 	case probe.VerdictTURN:

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -148,7 +149,7 @@ func Signal(ctx context.Context, opts SignalOptions) *SignalReport {
 	if opts.KeepaliveInterval <= 0 {
 		opts.KeepaliveInterval = DefaultKeepaliveInterval
 	}
-	rep := &SignalReport{Started: time.Now(), URL: opts.URL}
+	rep := &SignalReport{Started: time.Now(), URL: redactURL(opts.URL)}
 	r := &signalRun{opts: opts, rep: rep}
 	r.run(ctx)
 	rep.OK = allOK(rep.Checks)
@@ -171,6 +172,15 @@ func (r *signalRun) warn(f string, a ...any) {
 	r.rep.Warnings = append(r.rep.Warnings, fmt.Sprintf(f, a...))
 }
 
+// redactURL hides a password given inside a URL, so reports never carry it.
+func redactURL(raw string) string {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
+}
+
 // ParseSignalURL checks a signaling URL: ws:// or wss:// with a host.
 func ParseSignalURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
@@ -186,6 +196,15 @@ func ParseSignalURL(raw string) (*url.URL, error) {
 	}
 	if u.Hostname() == "" {
 		return nil, fmt.Errorf("%w: %q: no host", ErrBadURL, raw)
+	}
+	if u.User != nil {
+		// Not echoed back: the error names the host only, so a password cannot leak.
+		return nil, fmt.Errorf("%w: ws://...@%s: credentials do not belong in the URL (browsers do not send them to a websocket)", ErrBadURL, u.Host)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("%w: %q: port %q is not 1-65535", ErrBadURL, raw, p)
+		}
 	}
 	return u, nil
 }

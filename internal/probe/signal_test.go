@@ -215,3 +215,18 @@ func TestSignalSelfSignedSaidOnce(t *testing.T) {
 		t.Errorf("tls row %q", c.Detail)
 	}
 }
+
+// TestSignalURLChecks: out-of-range ports and credentials are bad URLs, and a password in
+// the URL never reaches the report.
+func TestSignalURLChecks(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{"ws://127.0.0.1:99999/ws", "ws://127.0.0.1:0/ws", "wss://h:x/ws", "ws://user:Pa55word@127.0.0.1/ws"} {
+		if _, err := ParseSignalURL(raw); err == nil || strings.Contains(err.Error(), "Pa55word") {
+			t.Errorf("%s: err %v", raw, err)
+		}
+	}
+	rep := Signal(context.Background(), SignalOptions{URL: "ws://user:Pa55word@127.0.0.1:1/ws"})
+	if rep.Outcome != "bad-url" || strings.Contains(dump(rep), "Pa55word") {
+		t.Errorf("%s", dump(rep))
+	}
+}
