@@ -45,6 +45,8 @@ when the tester, not the server, was the bottleneck). Thresholds decide the exit
 Media mode: every room is one verified call with both peers in this process (real
 PeerConnections; one shared encoder per profile, so N calls cost packetisation and SRTP,
 not N encoders). Rooms start at --ramp per second; each measures --duration of media.
+Decoding every received frame is then the tester's main cost: --decode none checks RTP,
+loss and assembled frames only, and lets one tester run several times more calls.
 
 Signal-only mode: every room is two websockets that join, exchange a real-size offer/answer
 (~4-5 KB, made by pion once) and --candidates candidates each way, stay --duration, and
@@ -101,6 +103,7 @@ func newLoadCommand(s *report.Streams, runF func(context.Context, *report.Stream
 			&cli.StringFlag{Name: "resolution", Value: "640x480", Usage: "video `WxH`"},
 			&cli.IntFlag{Name: "fps", Value: media.DefaultFPS, Usage: "video frame rate"},
 			&cli.StringFlag{Name: "bitrate", Value: "500k", Usage: "video bitrate (`RATE`: 500k, 1M, or kbit/s)"},
+			&cli.StringFlag{Name: "decode", Value: "all", Usage: "received video: decode `all` frames (fps, freeze and black checks), or none (RTP and frame assembly only: the tester scales to more calls)"},
 			&cli.Float64Flag{Name: "min-success", Value: load.DefaultMinSuccessPct, Usage: "lowest acceptable share of rooms that succeed, in `PERCENT`"},
 			&cli.DurationFlag{Name: "max-p95-connect", Usage: "highest acceptable p95 time to first frame (signal-only: join -> resp-join)"},
 			&cli.StringFlag{Name: "max-loss", Usage: "highest acceptable p95 across calls of packet loss, in `PERCENT`"},
@@ -211,6 +214,13 @@ func parseLoadFlags(c *cli.Context) (*loadOptions, error) {
 		ICEServers: ice, RelayOnly: c.Bool("relay-only"),
 		VideoProfile: media.VideoProfile{Width: w, Height: h, FPS: c.Int("fps"), BitrateKbps: kbps},
 		Duration:     cfg.Duration,
+	}
+	switch c.String("decode") {
+	case "all":
+	case "none":
+		o.Call.Analysis = media.AnalyzerConfig{NoDecode: true}
+	default:
+		return nil, usagef("--decode %q: want all or none", c.String("decode"))
 	}
 	if err := o.Call.VideoProfile.Validate(); err != nil {
 		return nil, usagef("video profile: %v", err)

@@ -56,6 +56,14 @@ func TestLoadFlags(t *testing.T) {
 		t.Errorf("ice %+v junit %q", o.Call.ICEServers, o.JUnit)
 	}
 
+	if o.Call.Analysis.NoDecode {
+		t.Errorf("decoding is off by default")
+	}
+	o, code = parseLoad(t, "--embedded", "--decode", "none")
+	if code != ExitOK || !o.Call.Analysis.NoDecode {
+		t.Fatalf("--decode none: exit %d, analysis %+v", code, o.Call.Analysis)
+	}
+
 	o, code = parseLoad(t, "--embedded", "--signal-only", "--ramp", "0")
 	if code != ExitOK || o.Config.Mode != load.ModeSignal || o.Config.Duration != 0 || o.Config.Ramp >= 0 || !o.Embedded {
 		t.Fatalf("signal-only: exit %d %+v", code, o)
@@ -73,6 +81,7 @@ func TestLoadFlags(t *testing.T) {
 		"ice with signal-only":    {"--embedded", "--signal-only", "--relay-only"},
 		"bad resolution":          {"--embedded", "--resolution", "big"},
 		"bad bitrate":             {"--embedded", "--bitrate", "fast"},
+		"bad decode":              {"--embedded", "--decode", "some"},
 		"bad loss":                {"--embedded", "--max-loss", "lots"},
 		"success over 100":        {"--embedded", "--min-success", "101"},
 		"stray argument":          {"--embedded", "extra"},

@@ -119,3 +119,23 @@ func TestMediaBrokenTURNCredential(t *testing.T) {
 		t.Errorf("success check %+v should fail", rep.Checks[0])
 	}
 }
+
+// TestMediaNoDecode: the scale mode (no video decoding) still connects, counts frames and
+// measures every stage.
+func TestMediaNoDecode(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, true)
+	cc := smallCall(s.SignalURL(), s.ICEServers())
+	cc.Analysis = media.AnalyzerConfig{NoDecode: true}
+	rep, err := Run(context.Background(), Config{
+		Server: s.SignalURL(), Mode: ModeMedia, Rooms: 2, Ramp: -1,
+		Runner: PeerRunner(PeerConfig{Call: cc}), Thresholds: Thresholds{MinFPS: 5},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Pass || rep.Media.ConnectMs[StageMedia].Count() != 2 || rep.Media.FPS.Count() != 4 {
+		t.Fatalf("pass %v calls %+v failures %+v first-frame samples %d fps samples %d",
+			rep.Pass, rep.Calls, rep.Failures, rep.Media.ConnectMs[StageMedia].Count(), rep.Media.FPS.Count())
+	}
+}

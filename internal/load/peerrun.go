@@ -117,11 +117,15 @@ func callResultOf(start time.Time, rep *peer.CallReport, err error) CallResult {
 	}
 	cr.PeerKnownMs = stage(func(t *peer.Timeline) *float64 { return t.PeerKnown })
 	cr.ICEConnectedMs = stage(func(t *peer.Timeline) *float64 { return t.ICEConnected })
+	// First frame: decoded when the analyzers decode; with NoDecode (or audio only) the
+	// first keyframe or packet that arrived.
 	cr.FirstFrameMs = stage(func(t *peer.Timeline) *float64 {
-		if t.FirstDecodedFrame != nil {
-			return t.FirstDecodedFrame
+		for _, v := range []*float64{t.FirstDecodedFrame, t.FirstKeyFrame, t.FirstRTPVideo, t.FirstRTPAudio} {
+			if v != nil {
+				return v
+			}
 		}
-		return t.FirstRTPAudio
+		return nil
 	})
 	cr.Connected = cr.ICEConnectedMs != nil
 	cr.OK = err == nil && rep.Passed
