@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -55,8 +56,13 @@ func startProcess(name, bin string, args ...string) (*process, error) {
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout = p.logs
 	p.cmd.Stderr = p.logs
-	// Own process group, so a stop also reaches helpers the server may fork.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Own process group, so a stop also reaches helpers the server may fork. Pdeathsig:
+	// when the test binary dies without running t.Cleanup (go test -timeout panics, a
+	// Ctrl-C, a crash), the kernel kills the server too instead of leaving it holding its
+	// ports. The kernel sends it when the OS thread that started the child ends; Go keeps
+	// its threads unless a goroutine exits while locked to one (runtime.LockOSThread),
+	// which nothing that calls these helpers does.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("testenv: start %s: %w", name, err)
 	}
@@ -155,6 +161,11 @@ func lookBin(tb testing.TB, bin, pkg string) string {
 			if p, err2 := exec.LookPath(cand); err2 == nil {
 				return p
 			}
+		}
+		if os.Getenv("CI") != "" {
+			// CI installs the Debian packages (scripts/deps.sh): a missing one is a broken
+			// setup, not a reason to skip.
+			tb.Fatalf("%s not installed (%s) on CI: run scripts/deps.sh", pkg, bin)
 		}
 		tb.Skipf("%s not installed (%s): run scripts/deps.sh", pkg, bin)
 	}
