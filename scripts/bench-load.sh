@@ -7,8 +7,10 @@
 #
 # Knobs (environment): STEPS="10 25 50 75 100 125 150", RAMP=20 (rooms/s), HOLD=10
 # (seconds every call overlaps all others), TARGET=99 (success %), RES=640x480, FPS=30,
-# BITRATE=500k, BIN=bin/rtcctl, OUT=a new temp dir (JSON reports per step), FAILS=1 (failing
-# steps before stopping).
+# BITRATE=500k, DECODE=none (received video is not decoded: RTP, loss and assembled frames
+# are checked; DECODE=all decodes every frame, which then dominates the tester's CPU),
+# BIN=bin/rtcctl, OUT=a new temp dir (JSON reports per step), FAILS=1 (failing steps
+# before stopping).
 set -euo pipefail
 
 BIN=${BIN:-bin/rtcctl}
@@ -19,6 +21,7 @@ TARGET=${TARGET:-99}
 RES=${RES:-640x480}
 FPS=${FPS:-30}
 BITRATE=${BITRATE:-500k}
+DECODE=${DECODE:-none}
 OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/rtcctl-bench-load.XXXXXX")}
 FAILS=${FAILS:-1}
 
@@ -45,7 +48,7 @@ rcvbuf_errors() {
   awk '/^Udp:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "RcvbufErrors") c = i; h = 1 } else { print $c; exit } }' /proc/net/snmp 2>/dev/null || echo 0
 }
 
-echo "bench-load: $(nproc) cores, $(date -u +%H:%M) UTC; relay-only ${RES}@${FPS} VP8 ${BITRATE} + Opus, ramp ${RAMP}/s"
+echo "bench-load: $(nproc) cores, $(date -u +%H:%M) UTC; relay-only ${RES}@${FPS} VP8 ${BITRATE} + Opus, decode ${DECODE}, ramp ${RAMP}/s, load average $(cut -d' ' -f1 /proc/loadavg 2>/dev/null)"
 printf '%6s %8s %9s %9s %9s %8s %8s %8s %9s %9s  %s\n' \
   rooms success connected p95-first p50-fps p50-loss cpu-% rss-MB elapsed udp-drops note
 knee=0
@@ -57,7 +60,7 @@ for n in $STEPS; do
   rc=0
   drops0=$(rcvbuf_errors)
   "$BIN" -q load --embedded --relay-only --rooms "$n" --ramp "$RAMP" --duration "${dur}s" \
-    --resolution "$RES" --fps "$FPS" --bitrate "$BITRATE" --min-success "$TARGET" \
+    --resolution "$RES" --fps "$FPS" --bitrate "$BITRATE" --decode "$DECODE" --min-success "$TARGET" \
     --json >"$f" 2>"$OUT/step-$n.err" || rc=$?
   if [ "$rc" -ge 2 ]; then
     echo "bench-load: step $n could not run (exit $rc):" >&2
