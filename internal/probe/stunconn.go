@@ -106,6 +106,9 @@ func (c *stunConn) readMessage(buf []byte) (int, error) {
 	if _, err := io.ReadFull(c.conn, buf[:4]); err != nil {
 		return 0, err
 	}
+	if string(buf[:4]) == "HTTP" {
+		return 0, fmt.Errorf("%w: %w", ErrProtocol, errHTTPAnswer)
+	}
 	var total int
 	if buf[0]&0xC0 == 0 { // STUN: 20-byte header, length excludes it
 		total = 20 + int(binary.BigEndian.Uint16(buf[2:4]))
@@ -121,6 +124,10 @@ func (c *stunConn) readMessage(buf []byte) (int, error) {
 	}
 	return total, nil
 }
+
+// errHTTPAnswer: a stream answered a STUN request with an HTTP response (a web server or
+// proxy on the port).
+var errHTTPAnswer = errors.New("the server answered in HTTP: a web server or proxy listens there, not TURN")
 
 // err returns why the reader stopped (nil while it runs).
 func (c *stunConn) err() error {
@@ -207,7 +214,7 @@ func classifyNetErr(err error) error {
 		return fmt.Errorf("%w: %w", ErrRefused, err)
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%w: %w", ErrTimeout, err)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
 		errors.Is(err, net.ErrClosed):
 		return fmt.Errorf("%w: %w", ErrClosed, err)
 	}

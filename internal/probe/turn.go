@@ -102,7 +102,8 @@ type TURNServerReport struct {
 	Address string `json:"address,omitempty"`
 	// Outcome classifies reachability: "ok", "timeout", "refused", "tls-failed",
 	// "dns-failed", "error-response", "bad-url", or "not-turn" (the server answers, but not
-	// as a TURN server: a STUN-only server, or a TCP port that never answers Allocate).
+	// as a TURN server: a STUN-only server, or a TCP port that closes, answers in HTTP or
+	// never answers Allocate).
 	Outcome string `json:"outcome"`
 	// Checks are the pass/fail rows, in stage order.
 	Checks []Check `json:"checks"`
@@ -492,9 +493,16 @@ func (r *turnRun) challengeFailed(ctx context.Context, s *turnSession, start tim
 		r.rep.Outcome = "refused"
 		c.Detail = fmt.Sprintf("ICMP port unreachable from %s: nothing listens on UDP port %d", r.rep.Address, r.u.Port)
 		c.Fix = "start the TURN server or fix the port (coturn listening-port, default 3478)"
-	case errors.Is(err, ErrClosed):
-		r.rep.Outcome = "refused"
+	case errors.Is(err, errHTTPAnswer):
+		r.rep.Outcome = "not-turn"
+		c.Detail = "Allocate got an HTTP answer: a web server or proxy listens on this port, not a TURN server"
+		c.Fix = "use the TURN server's port (coturn listening-port 3478, tls-listening-port 5349); if TURN shares 443 with a web server, the multiplexer in front sends this client to the web server"
+	case errors.Is(err, ErrClosed), errors.Is(err, ErrProtocol):
+		r.rep.Outcome = "not-turn" // it accepted the connection: reachable, but no TURN server
 		c.Detail = "the server closed the connection instead of answering Allocate: " + err.Error()
+		if errors.Is(err, ErrProtocol) {
+			c.Detail = "the server answered Allocate with something that is not STUN: " + err.Error()
+		}
 		c.Fix = "this port is not a TURN server (or it rejects this client)"
 	case errors.Is(err, ErrTimeout):
 		r.rep.Outcome = "timeout"

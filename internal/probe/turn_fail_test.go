@@ -265,3 +265,42 @@ func TestTURNChallengeRTTOfAFarServer(t *testing.T) {
 		t.Fatalf("challenge %+v from a server %s away:\n%s", ch, delay, dump(rep.Servers[0]))
 	}
 }
+
+// TestTURNOverTCPToSomethingElse: a TCP port that answers in HTTP (nginx on the port) or
+// closes at once is reachable but not TURN: "not-turn", said plainly, not "unreachable".
+func TestTURNOverTCPToSomethingElse(t *testing.T) {
+	t.Parallel()
+	serve := func(answer string) string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				if answer != "" {
+					buf := make([]byte, 512)
+					_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+					_, _ = c.Read(buf)
+					_, _ = c.Write([]byte(answer))
+				}
+				_ = c.Close()
+			}
+		}()
+		return "turn:" + l.Addr().String() + "?transport=tcp"
+	}
+	httpURL := serve("HTTP/1.1 400 Bad Request\r\nServer: nginx\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+	closeURL := serve("")
+	rep := TURN(context.Background(), TURNOptions{URLs: []string{httpURL, closeURL}, Username: "u", Password: "p", NoCall: true, NoGather: true})
+	h, c := rep.Servers[0], rep.Servers[1]
+	if h.Outcome != "not-turn" || !strings.Contains(checkOf(t, h, "challenge").Detail, "HTTP") {
+		t.Errorf("HTTP on the port: %s", dump(h))
+	}
+	if c.Outcome != "not-turn" || !strings.Contains(checkOf(t, c, "challenge").Detail, "closed") {
+		t.Errorf("closing port: %s", dump(c))
+	}
+}
