@@ -628,9 +628,30 @@ func (r *signalRun) join(ctx context.Context, a *wsPeer) {
 		fail("second socket cannot send join: "+err.Error(), "")
 		return
 	}
+	roomFull := func(m map[string]any) bool {
+		if m["cmd"] != "full" {
+			return false
+		}
+		fix := "choose another --room, or leave --room out (a fresh random room is used)"
+		if r.opts.Room == "" {
+			fix = "the server calls a fresh random room full: check its room limit and whether stale members pile up (the original server never deletes them)"
+		}
+		fail(fmt.Sprintf("room %q is full: the server answered {\"cmd\":\"full\"} (rooms hold two people)", room), fix)
+		return true
+	}
+	serverError := func(m map[string]any) bool {
+		if m["cmd"] != "error" {
+			return false
+		}
+		fail(fmt.Sprintf("the server answered the join with an error: code %v %v", m["code"], m["reason"]), "look at the server's log; the probe sends {\"cmd\":\"join\",\"roomId\":\"...\",\"uid\":\"...\"} with string ids")
+		return true
+	}
 	for !(res.RespJoin && res.NewPeer) {
 		select {
 		case m := <-a.msgs:
+			if roomFull(m) || serverError(m) {
+				return
+			}
 			switch m["cmd"] {
 			case "new-peer":
 				res.NewPeer = m["remoteUid"] == uidB
@@ -640,6 +661,9 @@ func (r *signalRun) join(ctx context.Context, a *wsPeer) {
 				res.Unexpected = append(res.Unexpected, fmt.Sprint(m["cmd"]))
 			}
 		case m := <-b.msgs:
+			if roomFull(m) || serverError(m) {
+				return
+			}
 			switch m["cmd"] {
 			case "resp-join", "new-peer":
 				res.RespJoin = m["remoteUid"] == uidA

@@ -230,3 +230,36 @@ func TestSignalURLChecks(t *testing.T) {
 		t.Errorf("%s", dump(rep))
 	}
 }
+
+// TestSignalFullRoomSaidAtOnce: probing a room that already holds two people must say
+// "full" as soon as the server does, not time out blaming the server.
+func TestSignalFullRoomSaidAtOnce(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, false)
+	var first *signal.Client
+	for _, uid := range []string{"x", "y"} {
+		c, err := signal.Dial(context.Background(), signal.ClientConfig{URL: s.SignalURL()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		if err := c.Join(signal.StringID("busy"), signal.StringID(uid)); err != nil {
+			t.Fatal(err)
+		}
+		if first == nil {
+			first = c
+		}
+	}
+	if _, err := first.WaitFor(context.Background(), 5*time.Second, signal.CmdNewPeer); err != nil {
+		t.Fatalf("room not filled: %v", err)
+	}
+	start := time.Now()
+	rep := Signal(context.Background(), SignalOptions{URL: s.SignalURL(), Room: "busy"})
+	c := sigCheck(t, rep, "join")
+	if c.OK || !strings.Contains(c.Detail, "full") || !strings.Contains(c.Fix, "--room") {
+		t.Errorf("full room: %+v", c)
+	}
+	if el := time.Since(start); el > SignalJoinTimeout/2 {
+		t.Errorf("took %s: the full answer should end the wait", el)
+	}
+}
