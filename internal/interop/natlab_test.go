@@ -1,10 +1,15 @@
 package interop
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rtcctl/rtcctl/internal/peer"
 	"github.com/rtcctl/rtcctl/internal/testenv"
 )
 
@@ -61,4 +66,190 @@ func TestNATLabTopology(t *testing.T) {
 			t.Errorf("LAN %d: coturn's natdiscovery does not report %q", i+1, want)
 		}
 	}
+}
+
+// labServe starts `rtcctl serve` (signaling only; TURN is coturn) on the first public
+// address and waits until it accepts connections from LAN 1 (through its NAT).
+func labServe(t *testing.T, lab *testenv.NATLab) string {
+	t.Helper()
+	bin := rtcctlBinary(t)
+	p := lab.Public.Start(t, "rtcctl serve", bin, "serve", "--listen", lab.PublicIPs[0]+":8099")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, err := lab.LANs[0].Run("timeout", "2", "bash", "-c", "exec 3<>/dev/tcp/"+lab.PublicIPs[0]+"/8099")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) || p.Exited() {
+			t.Fatalf("rtcctl serve in the public namespace not reachable from LAN 1: %v %s\nserve:\n%s", err, out, p.Logs())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return "ws://" + lab.PublicIPs[0] + ":8099/ws"
+}
+
+// labJoin runs `rtcctl join --once --json` in LAN i and returns a func that waits for its
+// report.
+func labJoin(t *testing.T, lab *testenv.NATLab, i int, server, room string, d time.Duration, ice ...string) func() *peer.Result {
+	t.Helper()
+	args := []string{"join", "--server", server, "--room", room, "--once", "--json",
+		"--duration", d.String(), "--peer-timeout", "15s",
+		"--resolution", "320x240", "--fps", "15", "--bitrate", "300k"}
+	args = append(args, ice...)
+	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
+	cmd := lab.LANs[i].Command(ctx, rtcctlBinary(t), args...)
+	// Own process group, killed as a whole on timeout; WaitDelay bounds the wait for the
+	// output pipes even if something in the group survives.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 3 * time.Second
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("start rtcctl join in LAN %d: %v", i+1, err)
+	}
+	done := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	var res *peer.Result
+	var waited bool
+	return func() *peer.Result {
+		t.Helper()
+		if waited {
+			return res
+		}
+		waited = true
+		<-done
+		res = &peer.Result{}
+		if jerr := json.Unmarshal(out.Bytes(), res); jerr != nil {
+			t.Fatalf("LAN %d: rtcctl join (%v) printed no JSON report: %v\nstdout:\n%s\nstderr:\n%s", i+1, waitErr, jerr, out.String(), errb.String())
+		}
+		return res
+	}
+}
+
+// labCall runs one rtcctl join in each LAN, in the same fresh room, and returns both
+// reports.
+func labCall(t *testing.T, lab *testenv.NATLab, server string, d time.Duration, ice ...string) [2]*peer.Result {
+	t.Helper()
+	room := randomRoom()
+	w1 := labJoin(t, lab, 0, server, room, d, ice...)
+	time.Sleep(300 * time.Millisecond) // LAN 1 joins first: it becomes the caller
+	w2 := labJoin(t, lab, 1, server, room, d, ice...)
+	return [2]*peer.Result{w1(), w2()}
+}
+
+func dumpResult(r *peer.Result) string {
+	js, _ := json.MarshalIndent(r, "", "  ")
+	return string(js)
+}
+
+// TestNATLabSymmetric: both LANs behind address-and-port-dependent (symmetric) NATs. With
+// STUN only, ICE fails and the verdict says a TURN relay is needed; with coturn as TURN,
+// the call connects over a relay pair; rtcctl probe-stun inside a LAN classifies the NAT.
+func TestNATLabSymmetric(t *testing.T) {
+	testenv.RequireRoot(t)
+	t.Parallel()
+	lab := testenv.StartNATLab(t, [2]testenv.NATMode{testenv.NATSymmetric, testenv.NATSymmetric})
+	labCoturn(t, lab)
+	server := labServe(t, lab)
+	stun := "stun:" + lab.PublicIPs[0] + ":3478"
+	turn := "turn:" + lab.PublicIPs[0] + ":3478?transport=udp"
+
+	t.Run("stun-only-fails-needs-relay", func(t *testing.T) {
+		res := labCall(t, lab, server, 16*time.Second, "--ice-server", stun)
+		for i, r := range res {
+			if len(r.Calls) == 0 {
+				t.Fatalf("LAN %d: no call happened:\n%s", i+1, dumpResult(r))
+			}
+			v := r.Calls[0].Verdict
+			if v.OK || v.Code != "ice-failed" {
+				t.Errorf("LAN %d: verdict %s (%s), want ice-failed\n%s", i+1, v.Code, v.Finding, dumpResult(r))
+				continue
+			}
+			if !strings.Contains(strings.ToLower(v.Finding+strings.Join(v.Causes, " ")+v.Fix), "turn") {
+				t.Errorf("LAN %d: ICE failure verdict does not say a TURN relay is needed: %+v", i+1, v)
+			}
+			if n := r.Calls[0].LocalCandidates.Counts["srflx"]; n == 0 {
+				t.Errorf("LAN %d: no srflx candidate gathered through the NAT (STUN broken in the lab?)", i+1)
+			}
+		}
+	})
+
+	t.Run("turn-relays", func(t *testing.T) {
+		// Relay-only, as the course's browser config can be (iceTransportPolicy relay). With
+		// policy "all" behind two symmetric NATs this lab's pion peers fail ICE even with a
+		// relay candidate on both sides (see the report); relay-only connects.
+		res := labCall(t, lab, server, 12*time.Second, "--ice-server", stun, "--ice-server", turn,
+			"--ice-user", labTURNUser, "--ice-pass", labTURNPass, "--relay-only")
+		for i, r := range res {
+			if len(r.Calls) == 0 || !r.Calls[0].Verdict.OK {
+				t.Errorf("LAN %d: call through TURN did not carry media:\n%s", i+1, dumpResult(r))
+				continue
+			}
+			sel := r.Calls[0].Selected
+			if sel == nil || (sel.LocalType != "relay" && sel.RemoteType != "relay") {
+				t.Errorf("LAN %d: selected pair %+v is not through the relay", i+1, sel)
+			}
+		}
+	})
+
+	t.Run("probe-stun-classifies", func(t *testing.T) {
+		labProbeSTUN(t, lab, "address-and-port-dependent", "endpoint-dependent")
+	})
+}
+
+// labProbeSTUN runs `rtcctl probe-stun` against both public STUN addresses from each LAN
+// and checks the mapping behaviour it reports.
+func labProbeSTUN(t *testing.T, lab *testenv.NATLab, want ...string) {
+	t.Helper()
+	for i := 0; i < 2; i++ {
+		out, err := lab.LANs[i].Run(rtcctlBinary(t), "probe-stun", "stun:"+lab.PublicIPs[0]+":3478", "stun:"+lab.PublicIPs[1]+":3478", "--json")
+		var rep struct {
+			Mapping string `json:"mapping"`
+			Verdict string `json:"verdict"`
+		}
+		if jerr := json.Unmarshal([]byte(out), &rep); jerr != nil {
+			t.Fatalf("LAN %d: probe-stun (%v) printed no JSON: %v\n%s", i+1, err, jerr, out)
+		}
+		ok := false
+		for _, w := range want {
+			ok = ok || rep.Mapping == w
+		}
+		if !ok {
+			t.Errorf("LAN %d: probe-stun says mapping %q, want one of %q\n%s", i+1, rep.Mapping, want, out)
+		}
+		t.Logf("LAN %d: probe-stun mapping %s, verdict %s", i+1, rep.Mapping, rep.Verdict)
+	}
+}
+
+// TestNATLabEndpointIndependent: both LANs behind endpoint-independent NATs; with STUN only
+// the call connects peer to peer over server-reflexive candidates.
+func TestNATLabEndpointIndependent(t *testing.T) {
+	testenv.RequireRoot(t)
+	t.Parallel()
+	lab := testenv.StartNATLab(t, [2]testenv.NATMode{testenv.NATEndpointIndependent, testenv.NATEndpointIndependent})
+	labCoturn(t, lab)
+	server := labServe(t, lab)
+	res := labCall(t, lab, server, 8*time.Second, "--ice-server", "stun:"+lab.PublicIPs[0]+":3478")
+	for i, r := range res {
+		if len(r.Calls) == 0 || !r.Calls[0].Verdict.OK {
+			t.Errorf("LAN %d: P2P call through EIM NATs did not carry media:\n%s", i+1, dumpResult(r))
+			continue
+		}
+		sel := r.Calls[0].Selected
+		if sel == nil || sel.LocalType == "relay" || sel.RemoteType == "relay" {
+			t.Errorf("LAN %d: selected pair %+v, want peer to peer (no relay)", i+1, sel)
+			continue
+		}
+		// Behind a NAT the working pair uses the public mapping: srflx (or the prflx the
+		// peer learned from our checks) on at least one end, never the private host pair.
+		if sel.LocalType == "host" && sel.RemoteType == "host" {
+			t.Errorf("LAN %d: selected host/host pair %+v across two NATs", i+1, sel)
+		}
+		t.Logf("LAN %d: selected %s/%s %s -> %s", i+1, sel.LocalType, sel.RemoteType, sel.Local, sel.Remote)
+	}
+	labProbeSTUN(t, lab, "endpoint-independent")
 }

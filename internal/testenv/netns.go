@@ -41,7 +41,35 @@ func lookRootBin(bin string) (string, error) {
 	return "", fmt.Errorf("testenv: %s not found", bin)
 }
 
-var netnsSeq atomic.Int64
+var (
+	netnsSeq       atomic.Int64
+	sweepNetnsOnce sync.Once
+)
+
+// netnsPrefix starts the name of every namespace this package creates; the owning
+// process id follows, so leftovers of a killed test run can be recognised and removed.
+const netnsPrefix = "rtcctl-t"
+
+// sweepStaleNetns deletes namespaces this package made in earlier test processes that no
+// longer exist (a test binary killed by a timeout cannot run its cleanups).
+func sweepStaleNetns() {
+	out, err := netnsRun("ip", "netns", "list")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], netnsPrefix) {
+			continue
+		}
+		pidStr, _, _ := strings.Cut(strings.TrimPrefix(f[0], netnsPrefix), "-")
+		pid, err := strconv.Atoi(pidStr)
+		if err != nil || pid == os.Getpid() || syscall.Kill(pid, 0) == nil {
+			continue // malformed, ours, or its owner still runs
+		}
+		(&Netns{Name: f[0]}).destroy()
+	}
+}
 
 // Netns is a network namespace created by one test, deleted (with its veths, routes,
 // iptables rules and every process still running in it) in t.Cleanup.
@@ -51,10 +79,12 @@ type Netns struct {
 	proc []*process
 }
 
-// NewNetns creates a namespace named "rl<pid>-<seq>-<role>" with lo up.
+// NewNetns creates a namespace named "rtcctl-t<pid>-<seq>-<role>" with lo up. The first
+// call also removes namespaces left behind by earlier test processes that were killed.
 func NewNetns(tb testing.TB, role string) *Netns {
 	tb.Helper()
-	name := fmt.Sprintf("rl%d-%d-%s", os.Getpid()%100000, netnsSeq.Add(1), role)
+	sweepNetnsOnce.Do(sweepStaleNetns)
+	name := fmt.Sprintf("%s%d-%d-%s", netnsPrefix, os.Getpid(), netnsSeq.Add(1), role)
 	if out, err := netnsRun("ip", "netns", "add", name); err != nil {
 		tb.Fatalf("testenv: ip netns add %s: %v: %s", name, err, out)
 	}
@@ -215,6 +245,12 @@ func StartNATLab(tb testing.TB, modes [2]NATMode) *NATLab {
 			tb.Fatalf("testenv: unknown NAT mode %q", modes[i])
 		}
 		r.MustRun(tb, rule...)
+		// Like a home router, drop unsolicited packets to the router itself. Without this a
+		// peer's early connectivity check creates a conntrack entry on the router that then
+		// clashes with the LAN host's own outgoing flow to that peer, and MASQUERADE moves the
+		// host to a new port: the "endpoint-independent" NAT would stop being one exactly when
+		// hole punching needs it. (A dropped packet's conntrack entry is never confirmed.)
+		r.MustRun(tb, "iptables", "-A", "INPUT", "-i", "wan", "-m", "conntrack", "--ctstate", "NEW,INVALID", "-j", "DROP")
 	}
 	return lab
 }
