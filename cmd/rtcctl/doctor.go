@@ -113,7 +113,7 @@ func doctorCommand(streams *report.Streams) *cli.Command {
 			"server (relay-only when a TURN server is given). Prints a checklist with PASS/FAIL and,\n" +
 			"for each failure, the likely cause and the fix.\n\n" + exitCodesHelp,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "server", Aliases: []string{"s"}, Usage: "signaling websocket `URL`, e.g. wss://host:8098/ws", Required: true},
+			&cli.StringFlag{Name: "server", Aliases: []string{"s"}, Usage: "signaling websocket `URL`, e.g. wss://host:8098/ws (required)"},
 			&cli.StringFlag{Name: "ca-file", Usage: "extra PEM `FILE` of CA certificates to trust for wss"},
 			&cli.BoolFlag{Name: "insecure", Usage: "do not verify the wss certificate (the TLS item still reports what is wrong)"},
 			&cli.StringFlag{Name: "origin", Usage: "Origin header for the websocket upgrade"},
@@ -160,6 +160,9 @@ func parseDoctorFlags(c *cli.Context) (*doctorOptions, error) {
 		Timeout:    c.Duration("timeout"),
 		JSON:       c.Bool("json"),
 		stageLimit: 5 * time.Second,
+	}
+	if o.Server == "" {
+		return nil, usagef("--server is required (the signaling websocket URL, e.g. wss://host:8098/ws)")
 	}
 	u, err := url.Parse(o.Server)
 	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {

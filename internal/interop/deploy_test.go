@@ -13,6 +13,7 @@ import (
 
 	"github.com/rtcctl/rtcctl/internal/peer"
 	"github.com/rtcctl/rtcctl/internal/serve"
+	"github.com/rtcctl/rtcctl/internal/signal"
 	"github.com/rtcctl/rtcctl/internal/testenv"
 )
 
@@ -31,7 +32,10 @@ type deployment struct {
 func startDeployment(t *testing.T, nginxOpts testenv.NginxOptions) *deployment {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := serve.Start(ctx, serve.Config{Addr: "127.0.0.1:0"})
+	// Like the course's original server: no server pings, no idle timeout (serve's pings
+	// alone would keep nginx from cutting an idle websocket).
+	srv, err := serve.Start(ctx, serve.Config{Addr: "127.0.0.1:0",
+		Signal: signal.ServerConfig{PingInterval: -1, IdleTimeout: -1}})
 	if err != nil {
 		cancel()
 		t.Fatalf("serve.Start: %v", err)
