@@ -73,7 +73,7 @@ func buildProbeSignalCommand(s *report.Streams, runF func(context.Context, *repo
 			&cli.BoolFlag{Name: "keepalive", Usage: "send a WebSocket ping every --keepalive-interval during --idle"},
 			&cli.DurationFlag{Name: "keepalive-interval", Value: probe.DefaultKeepaliveInterval, Usage: "ping interval of --keepalive"},
 			&cli.StringFlag{Name: "page", Usage: "`URL` of the page that opens the websocket (mixed-content check)"},
-			&cli.StringFlag{Name: "origin", Usage: "Origin header to send (default: the websocket's own origin)"},
+			&cli.StringFlag{Name: "origin", Usage: "Origin header to send (default: the --page origin, as a browser on it sends, else the websocket's own origin)"},
 			&cli.BoolFlag{Name: "json", Usage: "print only a JSON report on stdout"},
 			&cli.DurationFlag{Name: "timeout", Value: probe.SignalReportTimeout, Usage: "bound on the probe, not counting --idle"},
 		},

@@ -60,8 +60,9 @@ type SignalOptions struct {
 	// PageURL is the URL of the page that will open this websocket (for the mixed-content
 	// check); empty means unknown.
 	PageURL string
-	// Origin is sent in the upgrade request; empty means the URL's own origin
-	// (https://HOST for wss, http://HOST for ws).
+	// Origin is sent in the upgrade request; empty means the origin of PageURL, as a
+	// browser on that page sends, or without PageURL the URL's own origin (https://HOST for
+	// wss, http://HOST for ws).
 	Origin string
 	// Timeout bounds the probe without the idle test (SignalReportTimeout when zero).
 	Timeout time.Duration
@@ -102,7 +103,9 @@ type Upgrade struct {
 	Server string `json:"server,omitempty"`
 	// Body is the start of a non-101 response body.
 	Body string `json:"body,omitempty"`
-	RTT  Millis `json:"rtt_ms"`
+	// Origin is the Origin header that was sent.
+	Origin string `json:"origin,omitempty"`
+	RTT    Millis `json:"rtt_ms"`
 }
 
 // JoinResult is the join round trip in a fresh room with two sockets.
@@ -407,6 +410,11 @@ func (r *signalRun) dialer(conn net.Conn) *websocket.Dialer {
 func (r *signalRun) header() http.Header {
 	h := http.Header{}
 	origin := r.opts.Origin
+	if origin == "" && r.opts.PageURL != "" {
+		if pu, err := url.Parse(r.opts.PageURL); err == nil && pu.Scheme != "" && pu.Host != "" {
+			origin = strings.ToLower(pu.Scheme) + "://" + pu.Host
+		}
+	}
 	if origin == "" {
 		scheme := "http"
 		if r.u.Scheme == "wss" {
@@ -424,7 +432,7 @@ func (r *signalRun) upgrade(ctx context.Context, conn net.Conn) (*wsPeer, bool) 
 	uctx, cancel := context.WithTimeout(ctx, SignalUpgradeTimeout)
 	defer cancel()
 	ws, resp, err := r.dialer(conn).DialContext(uctx, r.u.String(), r.header())
-	up := &Upgrade{RTT: Millis(time.Since(start))}
+	up := &Upgrade{RTT: Millis(time.Since(start)), Origin: r.header().Get("Origin")}
 	r.rep.Upgrade = up
 	c := Check{Name: "upgrade", Elapsed: Millis(time.Since(start))}
 	if resp != nil {
@@ -475,8 +483,8 @@ func upgradeMeaning(up *Upgrade, path string, err error) (detail, fix string) {
 		return fmt.Sprintf("%d%s: the server saw a plain HTTP request, not an upgrade", up.Status, via),
 			"the proxy is not forwarding the Upgrade/Connection headers: in nginx add `proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\";` to the location"
 	case http.StatusForbidden:
-		return fmt.Sprintf("403 Forbidden%s: the server refused the Origin header", via),
-			"the page is on another origin than the websocket (course: page on 443, ws on 8098): the server must accept that Origin (gorilla's default CheckOrigin refuses it)"
+		return fmt.Sprintf("403 Forbidden%s: the server refused the Origin header %q", via, up.Origin),
+			"the page is on another origin than the websocket (course: page on 443, ws on 8098): the server must accept the page's Origin (gorilla's default CheckOrigin refuses it; rtcctl serve: --allowed-origin); probe with --page URL or --origin to send the page's origin"
 	case http.StatusBadGateway, http.StatusGatewayTimeout, http.StatusServiceUnavailable:
 		return fmt.Sprintf("%d%s: the proxy cannot reach the signaling server", up.Status, via),
 			"start the signaling server (course: node signal_server.js on 8099) and check proxy_pass points at it"

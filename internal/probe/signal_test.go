@@ -263,3 +263,26 @@ func TestSignalFullRoomSaidAtOnce(t *testing.T) {
 		t.Errorf("took %s: the full answer should end the wait", el)
 	}
 }
+
+// TestSignalOriginFromPage: with --page the upgrade carries the page's origin (as a
+// browser on that page would), and a 403 names the Origin that was refused.
+func TestSignalOriginFromPage(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := serve.Start(ctx, serve.Config{Addr: "127.0.0.1:0",
+		Signal: signal.ServerConfig{PingInterval: -1, AllowedOrigins: []string{"http://call.example.com"}}})
+	if err != nil {
+		cancel()
+		t.Fatalf("serve: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close(); cancel() })
+	refused := Signal(context.Background(), SignalOptions{URL: s.SignalURL()})
+	c := sigCheck(t, refused, "upgrade")
+	if refused.OK || refused.Upgrade.Status != 403 || !strings.Contains(c.Detail, refused.Upgrade.Origin) || refused.Upgrade.Origin == "" {
+		t.Errorf("403 without the refused Origin: %+v %+v", c, refused.Upgrade)
+	}
+	fromPage := Signal(context.Background(), SignalOptions{URL: s.SignalURL(), PageURL: "http://call.example.com/room.html"})
+	if !fromPage.OK || fromPage.Upgrade.Origin != "http://call.example.com" {
+		t.Errorf("page origin not sent: %s", dump(fromPage))
+	}
+}
