@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -162,7 +163,13 @@ func (n *Nginx) waitReady() error {
 		dcancel()
 		if err == nil {
 			_ = conn.Close()
-			return nil
+			// The port may have been taken by another process between freePortRun and
+			// nginx's bind (nginx then retries its bind for seconds before it exits). nginx
+			// writes its pid file only once its sockets are bound, so wait for that too.
+			if n.ownsPort() {
+				return nil
+			}
+			err = errors.New("listening, but nginx has not written its pid file yet")
 		}
 		select {
 		case <-ctx.Done():
@@ -170,6 +177,16 @@ func (n *Nginx) waitReady() error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// ownsPort reports whether nginx has bound its sockets: its pid file names this process.
+func (n *Nginx) ownsPort() bool {
+	b, err := os.ReadFile(filepath.Join(n.dir, "nginx.pid"))
+	if err != nil {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return err == nil && pid == n.proc.cmd.Process.Pid
 }
 
 // URL is the proxied websocket URL: ws://127.0.0.1:PORT/ws or wss://... with TLS.

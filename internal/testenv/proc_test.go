@@ -3,6 +3,7 @@ package testenv
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -63,5 +64,36 @@ func TestServerDiesWithTheTestBinary(t *testing.T) {
 			t.Fatalf("process %d outlived the test binary that started it", pid)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestNginxReadyNeedsItsOwnSocket: another process listening on nginx's port must not be
+// taken for nginx (it happens when the port is grabbed between the free-port check and
+// nginx's bind; nginx then keeps retrying its bind and exits).
+func TestNginxReadyNeedsItsOwnSocket(t *testing.T) {
+	t.Parallel()
+	other, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	go func() {
+		for {
+			c, err := other.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	// Stands in for an nginx that failed to bind and exits after a while.
+	p, err := startProcess("fake-nginx", "sleep", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.stop()
+	n := &Nginx{Port: other.Addr().(*net.TCPAddr).Port, dir: t.TempDir(), proc: p}
+	if err := n.waitReady(); err == nil {
+		t.Fatal("another process's listener was taken for nginx")
 	}
 }
