@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -105,9 +106,9 @@ func (p *process) stop() {
 // errNoPort means no free port run was found.
 var errNoPort = errors.New("testenv: no free port found")
 
-// freePortRun finds a port p such that p..p+n-1 are free for TCP and UDP on every ip.
-// The ports are closed again before returning, so a small race with other processes is
-// possible; callers retry a failed start with a new port.
+// freePortRun finds a port p such that p..p+n-1 are free for TCP and UDP on every ip, and
+// claims them (see claimPort). The ports are closed again before returning, so a small race
+// with other processes is possible; callers retry a failed start with a new port.
 func freePortRun(n int, ips ...string) (int, error) {
 	for attempt := 0; attempt < 50; attempt++ {
 		l, err := net.Listen("tcp", net.JoinHostPort(ips[0], "0"))
@@ -119,11 +120,67 @@ func freePortRun(n int, ips ...string) (int, error) {
 		if base+n > 65535 {
 			continue
 		}
-		if portsFree(base, n, ips) {
+		if portsFree(base, n, ips) && claimPorts(base, n) {
 			return base, nil
 		}
 	}
 	return 0, errNoPort
+}
+
+// Claimed ports. coturn binds its listeners with SO_REUSEPORT, so two coturns given the
+// same port both start without error and the kernel splits the clients between them (seen
+// on this machine with Debian coturn 4.6.1): tests would talk to another test's server
+// with other users. A port is therefore handed out once per test binary, and across the
+// test binaries of a `go test ./...` run through an flock'd file per port, held until the
+// binary exits (the kernel drops the lock then).
+var (
+	claimMu sync.Mutex
+	claimed = map[int]*os.File{}
+)
+
+// portLockDir holds the per-port lock files shared by concurrent test binaries.
+var portLockDir = filepath.Join(os.TempDir(), "rtcctl-testenv-ports")
+
+// claimPorts claims base..base+n-1, or none of them.
+func claimPorts(base, n int) bool {
+	claimMu.Lock()
+	defer claimMu.Unlock()
+	var got []int
+	for p := base; p < base+n; p++ {
+		if !claimPortLocked(p) {
+			for _, q := range got {
+				if f := claimed[q]; f != nil {
+					_ = f.Close() // releases the flock
+				}
+				delete(claimed, q)
+			}
+			return false
+		}
+		got = append(got, p)
+	}
+	return true
+}
+
+func claimPortLocked(port int) bool {
+	if _, taken := claimed[port]; taken {
+		return false
+	}
+	f, err := os.OpenFile(filepath.Join(portLockDir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o666)
+	if errors.Is(err, os.ErrNotExist) && os.MkdirAll(portLockDir, 0o777) == nil {
+		f, err = os.OpenFile(filepath.Join(portLockDir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o666)
+	}
+	if err != nil {
+		// No usable lock directory (another user's, read-only /tmp): claim in this binary
+		// only rather than fail every server start.
+		claimed[port] = nil
+		return true
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		return false // another test binary runs a server on it
+	}
+	claimed[port] = f
+	return true
 }
 
 func portsFree(base, n int, ips []string) bool {

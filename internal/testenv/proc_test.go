@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +18,11 @@ import (
 // with TESTENV_ORPHAN_PARENT=1 it starts a server-like process and exits at once without
 // any cleanup, like a test binary killed by -timeout.
 func TestMain(m *testing.M) {
+	if p := os.Getenv("TESTENV_CLAIM_PORT"); p != "" {
+		port, _ := strconv.Atoi(p)
+		fmt.Println("CLAIMED", claimPorts(port, 1))
+		os.Exit(0)
+	}
 	if os.Getenv("TESTENV_ORPHAN_PARENT") == "1" {
 		p, err := startProcess("sleep", "sleep", "60")
 		if err != nil {
@@ -95,5 +101,31 @@ func TestNginxReadyNeedsItsOwnSocket(t *testing.T) {
 	n := &Nginx{Port: other.Addr().(*net.TCPAddr).Port, dir: t.TempDir(), proc: p}
 	if err := n.waitReady(); err == nil {
 		t.Fatal("another process's listener was taken for nginx")
+	}
+}
+
+// TestPortsClaimedOnce: a port handed to one server is not handed out again, in this test
+// binary or in another one running at the same time (coturn's SO_REUSEPORT listeners would
+// otherwise share it silently).
+func TestPortsClaimedOnce(t *testing.T) {
+	t.Parallel()
+	port, err := freePortRun(2, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claimPorts(port+1, 1) || claimPorts(port, 1) {
+		t.Fatalf("port %d handed out twice in one binary", port)
+	}
+	if _, err := os.Stat(filepath.Join(portLockDir, strconv.Itoa(port))); err != nil {
+		t.Skipf("no lock directory (%v): cross-binary claims fall back to this binary", err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "TESTENV_CLAIM_PORT="+strconv.Itoa(port))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helper: %v", err)
+	}
+	if got := strings.TrimSpace(string(out)); got != "CLAIMED false" {
+		t.Fatalf("another test binary could claim port %d: %q", port, got)
 	}
 }
