@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,7 +77,20 @@ func TestCallPageInChromium(t *testing.T) {
 		}
 	}
 	nav(a, "?room=100&autojoin=1&relay=1&format=web&uid=alice")
-	waitState(t, "alice joined", a, a, func(x, _ pageState) bool { return x.Joined && x.WS == "open" })
+	alone, _ := waitState(t, "alice joined", a, a, func(x, _ pageState) bool { return x.Joined && x.WS == "open" })
+	// A person alone in the room is told how to get a peer in: the page's own address with
+	// the room, and the help line says to join the same room from a second tab.
+	if want := s.HTTPURL() + "?room=100&autojoin=1&relay=1"; !strings.Contains(alone.Notice, want) {
+		t.Errorf("notice while alone %q does not name the invite URL %q", alone.Notice, want)
+	}
+	{
+		ctx, cancel := context.WithTimeout(a, 10*time.Second)
+		help, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("help").innerText`))
+		cancel()
+		if err != nil || !strings.Contains(help, "second tab") || !strings.Contains(help, "same room") {
+			t.Errorf("help line %q (%v) does not explain the two-tab call", help, err)
+		}
+	}
 	nav(b, "?room=100&autojoin=1&relay=1&uid=bob")
 
 	sa, sb := waitState(t, "relay call connected with video", a, b, func(x, y pageState) bool {

@@ -382,11 +382,24 @@
       state.remoteUid = null;
       state.joined = true;
       send({ cmd: 'join', roomId: room, uid: state.uid });
-      notice('joined room ' + room + '; waiting for a peer');
+      notice('joined room ' + room + '; waiting for a peer: open ' + inviteURL(room) + ' in another tab' +
+        (api.localStream ? '' : ' (no camera or microphone here: receive-only)'));
     }).catch(function (err) {
       notice('could not join: ' + err.message);
     });
   };
+
+  // inviteURL is this page's address with the room filled in and joining on load.
+  function inviteURL(room) {
+    var u = new URL(location.href);
+    u.search = '';
+    u.hash = '';
+    u.searchParams.set('room', room);
+    u.searchParams.set('autojoin', '1');
+    if (state.relay) u.searchParams.set('relay', '1');
+    if (customWS) u.searchParams.set('ws', customWS);
+    return u.toString();
+  }
 
   api.leave = function () {
     if (state.joined) send({ cmd: 'leave', roomId: state.room, uid: state.uid });
