@@ -781,7 +781,12 @@ func (r *signalRun) idle(ctx context.Context) {
 			r.check(c)
 			return
 		case <-ctx.Done():
-			c.Detail = "the probe deadline ended the idle test"
+			res.ServerPings = int(p.pings.Load())
+			c.Elapsed = Millis(time.Since(start))
+			c.Detail = fmt.Sprintf("the probe deadline ended the idle test after %s (the connection was still open)", roundDur(time.Since(start)))
+			if errors.Is(ctx.Err(), context.Canceled) {
+				c.Detail = fmt.Sprintf("interrupted after %s of the %s idle test (the connection was still open)", roundDur(time.Since(start)), r.opts.Idle)
+			}
 			r.check(c)
 			return
 		}

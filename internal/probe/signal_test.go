@@ -286,3 +286,20 @@ func TestSignalOriginFromPage(t *testing.T) {
 		t.Errorf("page origin not sent: %s", dump(fromPage))
 	}
 }
+
+// TestSignalIdleInterrupted: cancelling the probe (Ctrl-C) during the idle test says so,
+// instead of blaming a deadline.
+func TestSignalIdleInterrupted(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	cctx, ccancel := context.WithCancel(context.Background())
+	go func() { <-ctx.Done(); ccancel() }()
+	start := time.Now()
+	rep := Signal(cctx, SignalOptions{URL: s.SignalURL(), Idle: 30 * time.Second})
+	c := sigCheck(t, rep, "idle")
+	if c.OK || !strings.Contains(c.Detail, "interrupted") || time.Since(start) > 5*time.Second {
+		t.Errorf("after %s: %+v", time.Since(start), c)
+	}
+}
