@@ -195,6 +195,12 @@ func TestProbeTURNExitCodes(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d", tc.outcomes, got, tc.want)
 		}
 	}
+	// Ctrl-C: the report is incomplete, not a failed check.
+	r := rep("ok", "timeout")
+	r.Interrupted = true
+	if got := exitCode(probeTURNExit(r)); got != ExitCouldntRun {
+		t.Errorf("interrupted: exit %d, want %d", got, ExitCouldntRun)
+	}
 }
 
 // TestRenderProbeTURNChallengeWithoutReason: pion's server sends 401 without a reason

@@ -149,6 +149,8 @@ func runProbeSignal(ctx context.Context, s *report.Streams, o *probeSignalOption
 		renderProbeSignal(s.Out, s.ColorOut, rep)
 	}
 	switch {
+	case rep.Interrupted:
+		return probeInterrupted("probe-signal", rep.Elapsed)
 	case rep.OK:
 		return nil
 	case rep.Outcome == "dns-failed" || rep.Outcome == "refused" || rep.Outcome == "timeout":

@@ -123,6 +123,8 @@ func runProbeSTUN(ctx context.Context, s *report.Streams, o *probeSTUNOptions) e
 		}
 	}
 	switch {
+	case rep.Interrupted:
+		return probeInterrupted("probe-stun", rep.Elapsed)
 	case rep.OK:
 		return nil
 	case answered == 0:

@@ -235,8 +235,18 @@ func runProbeTURN(ctx context.Context, s *report.Streams, o *probeTURNOptions) e
 	return probeTURNExit(rep)
 }
 
-// probeTURNExit: 0 all passed; 3 when no server could be reached at all; 1 otherwise.
+// probeInterrupted is the exit of a probe cancelled by Ctrl-C: the report is incomplete, so
+// neither a pass nor a failed check (exit 3).
+func probeInterrupted(cmd string, after probe.Millis) error {
+	return cannotRun(fmt.Errorf("%s: interrupted after %s", cmd, after), "the report above is incomplete")
+}
+
+// probeTURNExit: 0 all passed; 3 when no server could be reached at all or the probe was
+// interrupted; 1 otherwise.
 func probeTURNExit(rep *probe.TURNReport) error {
+	if rep.Interrupted {
+		return probeInterrupted("probe-turn", rep.Elapsed)
+	}
 	if rep.OK {
 		return nil
 	}

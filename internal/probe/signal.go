@@ -92,7 +92,10 @@ type SignalReport struct {
 	// Checks are the pass/fail rows in stage order.
 	Checks   []Check  `json:"checks"`
 	Warnings []string `json:"warnings,omitempty"`
-	OK       bool     `json:"ok"`
+	// Interrupted is true when the caller cancelled the probe (Ctrl-C) before it finished:
+	// failed rows may only have been cut short.
+	Interrupted bool `json:"interrupted,omitempty"`
+	OK          bool `json:"ok"`
 }
 
 // Upgrade is the answer to the websocket upgrade request.
@@ -147,6 +150,7 @@ func Signal(ctx context.Context, opts SignalOptions) *SignalReport {
 	if opts.Idle > 0 {
 		timeout += opts.Idle + SignalIdleGrace
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if opts.KeepaliveInterval <= 0 {
@@ -160,6 +164,7 @@ func Signal(ctx context.Context, opts SignalOptions) *SignalReport {
 		rep.Outcome = "ok"
 	}
 	rep.Elapsed = Millis(time.Since(rep.Started))
+	markInterrupted(parent, &rep.Interrupted, &rep.OK, &rep.Warnings, rep.Elapsed)
 	return rep
 }
 

@@ -80,6 +80,9 @@ type STUNReport struct {
 	Reasons []string `json:"reasons,omitempty"`
 	// Checks are the pass/fail rows (one per server).
 	Checks []Check `json:"checks"`
+	// Interrupted is true when the caller cancelled the probe (Ctrl-C) before it finished:
+	// failed rows may only have been cut short.
+	Interrupted bool `json:"interrupted,omitempty"`
 	// OK is true when every server answered.
 	OK bool `json:"ok"`
 }
@@ -111,13 +114,17 @@ func STUN(ctx context.Context, opts STUNOptions) *STUNReport {
 	if timeout <= 0 {
 		timeout = STUNReportTimeout
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if opts.Count <= 0 {
 		opts.Count = DefaultSTUNCount
 	}
 	rep := &STUNReport{Started: time.Now(), Mapping: BehaviorInconclusive, Filtering: BehaviorInconclusive, Verdict: VerdictInconclusive}
-	defer func() { rep.Elapsed = Millis(time.Since(rep.Started)) }()
+	defer func() {
+		rep.Elapsed = Millis(time.Since(rep.Started))
+		markInterrupted(parent, &rep.Interrupted, &rep.OK, &rep.Reasons, rep.Elapsed)
+	}()
 	if len(opts.URLs) == 0 {
 		rep.Reasons = append(rep.Reasons, ErrNoURLs.Error())
 		return rep

@@ -89,6 +89,9 @@ type TURNReport struct {
 	Servers []*TURNServerReport `json:"servers"`
 	// Warnings span several servers (e.g. UDP works but TCP does not).
 	Warnings []string `json:"warnings,omitempty"`
+	// Interrupted is true when the caller cancelled the probe (Ctrl-C) before it finished:
+	// failed rows may only have been cut short.
+	Interrupted bool `json:"interrupted,omitempty"`
 	// OK is true when every check of every server passed.
 	OK bool `json:"ok"`
 }
@@ -159,6 +162,7 @@ func TURN(ctx context.Context, opts TURNOptions) *TURNReport {
 	if timeout <= 0 {
 		timeout = TURNReportTimeout
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if opts.Now == nil {
@@ -190,6 +194,7 @@ func TURN(ctx context.Context, opts TURNOptions) *TURNReport {
 		rep.OK = rep.OK && s.OK
 	}
 	rep.Elapsed = Millis(time.Since(rep.Started))
+	markInterrupted(parent, &rep.Interrupted, &rep.OK, &rep.Warnings, rep.Elapsed)
 	return rep
 }
 

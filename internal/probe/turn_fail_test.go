@@ -304,3 +304,23 @@ func TestTURNOverTCPToSomethingElse(t *testing.T) {
 		t.Errorf("closing port: %s", dump(c))
 	}
 }
+
+// TestTURNInterrupted: a probe cancelled by its caller (Ctrl-C) is marked incomplete, so a
+// silent-port row cut short is not read as "UDP is blocked".
+func TestTURNInterrupted(t *testing.T) {
+	t.Parallel()
+	hole, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	rep := TURN(ctx, TURNOptions{URLs: []string{"turn:" + hole.LocalAddr().String()}, Username: "u", Password: "p"})
+	if !rep.Interrupted || rep.OK || !strings.Contains(strings.Join(rep.Warnings, " "), "interrupted") {
+		t.Errorf("%s", dump(rep))
+	}
+	if deadline := TURN(context.Background(), TURNOptions{URLs: []string{"turn:" + hole.LocalAddr().String()}, Username: "u", Password: "p", Timeout: 300 * time.Millisecond}); deadline.Interrupted {
+		t.Errorf("a probe deadline is not an interruption: %s", dump(deadline))
+	}
+}

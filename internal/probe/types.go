@@ -1,7 +1,10 @@
 package probe
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 	"sort"
 	"strconv"
@@ -113,3 +116,13 @@ func stageTimeout(deadline time.Time, stage time.Duration) time.Duration {
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+// markInterrupted records that the caller cancelled the probe (not a probe deadline): the
+// report is incomplete, so it cannot pass, and a warning says why rows may have failed.
+func markInterrupted(parent context.Context, interrupted, ok *bool, warnings *[]string, elapsed Millis) {
+	if !errors.Is(parent.Err(), context.Canceled) {
+		return
+	}
+	*interrupted, *ok = true, false
+	*warnings = append(*warnings, fmt.Sprintf("interrupted after %s: the probe did not finish, so failed rows may only have been cut short", elapsed))
+}
