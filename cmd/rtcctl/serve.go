@@ -118,8 +118,12 @@ func parseServeFlags(c *cli.Context, users, origins []string) (*serveOptions, er
 		TURNPublicHost: c.String("turn-public-host"),
 		ICECredTTL:     c.Duration("ice-ttl"),
 	}
-	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+	listenHost, listenPort, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
 		return nil, usagef("--listen %q: want HOST:PORT (e.g. 127.0.0.1:8099)", cfg.Addr)
+	}
+	if p, err := strconv.Atoi(listenPort); err != nil || p < 0 || p > 65535 {
+		return nil, usagef("--listen %q: the port must be a number from 1 to 65535", cfg.Addr)
 	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return nil, usagef("--tls-cert and --tls-key go together")
@@ -177,6 +181,9 @@ func parseServeFlags(c *cli.Context, users, origins []string) (*serveOptions, er
 			return nil, err
 		}
 		cfg.TURNConfig = tc
+		if sameTCPPort(listenHost, listenPort, tc.ListenIP, tc.Port) {
+			return nil, usagef("--listen %s and --turn-listen %s use the same TCP port: pick two ports", cfg.Addr, c.String("turn-listen"))
+		}
 	}
 	return &serveOptions{Config: cfg}, nil
 }
@@ -233,6 +240,27 @@ func parseTURNFlags(c *cli.Context, users []string) (turnserver.Config, error) {
 		tc.Users[name] = pass
 	}
 	return tc, nil
+}
+
+// sameTCPPort tells whether the HTTP listener and TURN's TCP listener would bind the same
+// port on overlapping addresses (port 0 picks a free port, so never clashes).
+func sameTCPPort(httpHost, httpPort, turnIP string, turnPort int) bool {
+	p, err := strconv.Atoi(httpPort)
+	if err != nil || p == 0 || p != turnPort {
+		return false
+	}
+	unspecified := func(h string) bool {
+		ip := net.ParseIP(h)
+		return h == "" || (ip != nil && ip.IsUnspecified())
+	}
+	if unspecified(httpHost) || unspecified(turnIP) {
+		return true
+	}
+	a, b := net.ParseIP(httpHost), net.ParseIP(turnIP)
+	if a == nil || b == nil {
+		return httpHost == turnIP
+	}
+	return a.Equal(b)
 }
 
 // parseSize reads 65536, 64KiB, 64K, 2MiB, 2M.
