@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 
 	"github.com/urfave/cli/v2"
 
@@ -135,7 +136,11 @@ func runProbeSTUN(ctx context.Context, s *report.Streams, o *probeSTUNOptions) e
 }
 
 func renderProbeSTUN(w io.Writer, col bool, rep *probe.STUNReport) {
-	fmt.Fprintf(w, "%s\n", report.Paint(col, "STUN from "+rep.LocalAddr, report.Head...))
+	from := "STUN from " + rep.LocalAddr
+	if h, port, err := net.SplitHostPort(rep.LocalAddr); err == nil && net.ParseIP(h) != nil && net.ParseIP(h).IsUnspecified() {
+		from = "STUN from one UDP socket, local port " + port // 0.0.0.0 says nothing to a reader
+	}
+	fmt.Fprintf(w, "%s\n", report.Paint(col, from, report.Head...))
 	for _, sv := range rep.Servers {
 		if sv.Received == 0 {
 			fmt.Fprintf(w, "  %-40s %s\n", sv.URL, report.Paint(col, "no answer: "+sv.Error, report.Bad...))
