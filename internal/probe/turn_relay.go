@@ -18,6 +18,9 @@ const relayDrainWait = time.Second
 type RelayStats struct {
 	// Peer is the second allocation's relayed address the packets were echoed from.
 	Peer string `json:"peer,omitempty"`
+	// Requested is how many packets were asked for; Sent is lower when the stage's time
+	// ran out first (the rest are not counted as lost).
+	Requested int `json:"requested,omitempty"`
 	// Sent and Received count packets; LossPct is the percentage lost.
 	Sent     int     `json:"sent"`
 	Received int     `json:"received"`
@@ -32,7 +35,13 @@ type RelayStats struct {
 // bounces Packets packets off it: the same path two browsers' media takes.
 func (r *turnRun) relayTest(ctx context.Context, a *turnSession) bool {
 	start := time.Now()
-	rctx, cancel := context.WithTimeout(ctx, TURNRelayTimeout)
+	// Many --packets need more than the default stage time (the whole probe stays bounded
+	// by its own timeout).
+	stage := TURNRelayTimeout
+	if need := time.Duration(r.opts.Packets)*relayPacketInterval + relayDrainWait + 2*time.Second; need > stage {
+		stage = need
+	}
+	rctx, cancel := context.WithTimeout(ctx, stage)
 	defer cancel()
 	fail := func(name, detail, fix string) {
 		r.check(Check{Name: name, Elapsed: Millis(time.Since(start)), Detail: detail, Fix: fix})
@@ -94,6 +103,9 @@ func (r *turnRun) relayTest(ctx context.Context, a *turnSession) bool {
 	c.OK = stats.Received > 0 && stats.LossPct <= 5
 	c.Detail = fmt.Sprintf("%d/%d packets came back (%.1f%% loss), RTT p50 %s p95 %s p99 %s",
 		stats.Received, stats.Sent, stats.LossPct, stats.RTT.P50, stats.RTT.P95, stats.RTT.P99)
+	if stats.Sent < stats.Requested {
+		c.Detail += fmt.Sprintf(" (sending stopped after %d of %d packets: the probe's time ran out; raise --timeout)", stats.Sent, stats.Requested)
+	}
 	if !c.OK {
 		if stats.Received == 0 {
 			c.Fix = "allocations work but no data flows: the relay port range (coturn min-port/max-port, UDP) is blocked by a firewall, or external-ip is wrong"
@@ -166,9 +178,14 @@ func (r *turnRun) bounce(ctx context.Context, a, b *turnSession, stats *RelaySta
 	payload := make([]byte, 100) // about an audio packet
 	ticker := time.NewTicker(relayPacketInterval)
 	defer ticker.Stop()
+	stats.Requested = n
 	sent := 0
+	deadline, hasDeadline := ctx.Deadline()
 send:
 	for i := 0; i < n; i++ {
+		if hasDeadline && time.Until(deadline) < relayDrainWait {
+			break // keep time to collect the echoes of what was sent (not loss)
+		}
 		binary.BigEndian.PutUint64(payload, uint64(i))
 		mu.Lock()
 		sentAt[i] = time.Now()

@@ -120,3 +120,21 @@ func TestTURNCoturnUDPTCPTLS(t *testing.T) {
 	}
 	t.Logf("coturn udp+tcp+tls full report in %s", rep.Elapsed)
 }
+
+// TestTURNRelayCutByTheTimeoutIsNotLoss: when --timeout ends the sending early, the report
+// says how many of the requested packets went out, and packets still in flight at the
+// cut are not counted as lost.
+func TestTURNRelayCutByTheTimeoutIsNotLoss(t *testing.T) {
+	t.Parallel()
+	srv := startPion(t, turnserver.Config{Users: map[string]string{"alice": "s3cret"}})
+	rep := TURN(context.Background(), TURNOptions{URLs: srv.URLs()[:1], Username: "alice", Password: "s3cret",
+		Packets: 10000, Timeout: 3 * time.Second, NoCall: true, NoGather: true})
+	s := rep.Servers[0]
+	if s.Relay == nil || s.Relay.Requested != 10000 || s.Relay.Sent == 0 || s.Relay.Sent >= 10000 {
+		t.Fatalf("relay %+v", s.Relay)
+	}
+	c := checkOf(t, s, "relay")
+	if !strings.Contains(c.Detail, "stopped after") || s.Relay.Received != s.Relay.Sent {
+		t.Errorf("cut relay: %+v %+v", c, s.Relay)
+	}
+}
