@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -171,6 +172,30 @@ func benchServer(b *testing.B, cfg ServerConfig) (*Server, string) {
 	return srv, "ws" + strings.TrimPrefix(hs.URL, "http")
 }
 
+// readInto reads the next message into buf (reused, grown as needed) without allocating,
+// so that the benchmark clients add little GC work to the process they share with the
+// server.
+func readInto(c *websocket.Conn, buf []byte) ([]byte, error) {
+	_, r, err := c.NextReader()
+	if err != nil {
+		return buf, err
+	}
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
 // relayFrame is a candidate relay whose msg starts with tag (and, for latency, a send
 // time in ns since t0), padded to a realistic size.
 func relayFrame(room, from, to, tag string) []byte {
@@ -203,8 +228,10 @@ func BenchmarkServerRelayLatency(b *testing.B) {
 				go func() {
 					defer readers.Done()
 					samples := make([]time.Duration, 0, int(latencyPhase.Seconds())*latencyRate+8)
+					data := make([]byte, 0, 1024)
 					for {
-						_, data, err := c.ReadMessage()
+						var err error
+						data, err = readInto(c, data)
 						now := time.Since(t0)
 						if err != nil {
 							lat[slot] = samples
@@ -235,10 +262,16 @@ func BenchmarkServerRelayLatency(b *testing.B) {
 					}
 					tick := time.NewTicker(period)
 					defer tick.Stop()
+					head, _, _ := bytes.Cut(relayFrame(p.room, side.from, side.to, "t"), []byte(`"msg":"t`))
+					head = append(head, `"msg":"t`...)
+					tail := []byte(";" + benchPad + `"}`)
+					var frame []byte
 					for {
-						ts := strconv.FormatInt(int64(time.Since(t0)), 10)
+						frame = append(frame[:0], head...)
+						frame = strconv.AppendInt(frame, int64(time.Since(t0)), 10)
+						frame = append(frame, tail...)
 						_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-						if err := c.WriteMessage(websocket.TextMessage, relayFrame(p.room, side.from, side.to, "t"+ts)); err != nil {
+						if err := c.WriteMessage(websocket.TextMessage, frame); err != nil {
 							return
 						}
 						sent.Add(1)
@@ -311,9 +344,10 @@ func BenchmarkServerRelayThroughput(b *testing.B) {
 							return
 						}
 					}
+					data := make([]byte, 0, 1024)
 					for {
-						_, data, err := c.ReadMessage()
-						if err != nil {
+						var err error
+						if data, err = readInto(c, data); err != nil {
 							return
 						}
 						if stop.Load() {

@@ -38,8 +38,10 @@ const maxIDBytes = 256
 // pingReply answers an application keepalive; see the Server doc comment.
 var pingReply = []byte(`{"cmd":"ping"}`)
 
-// handle processes one text frame of c.
-func (s *Server) handle(c *conn, data []byte) {
+// handle processes one text frame of c. It reports whether fb went to a write queue
+// (a relay); otherwise the caller recycles it.
+func (s *Server) handle(c *conn, fb *frameBuf) (kept bool) {
+	data := fb.b
 	if !utf8.Valid(data) {
 		c.replyError(CodeMalformed, "frame is not valid UTF-8")
 		return
@@ -77,8 +79,9 @@ func (s *Server) handle(c *conn, data []byte) {
 	case CmdLeave:
 		s.leave(c, m)
 	default:
-		s.relay(c, m, data)
+		return s.relay(c, m, fb)
 	}
+	return false
 }
 
 // join implements the join policy documented on Server. Messages are queued while s.mu is
@@ -175,7 +178,7 @@ func (s *Server) removeLocked(c *conn, why string) {
 
 // relay forwards an offer/answer/candidate frame unchanged to the other member named by
 // remoteUid, after checking that the sender speaks for its own membership.
-func (s *Server) relay(c *conn, m Message, data []byte) {
+func (s *Server) relay(c *conn, m Message, fb *frameBuf) (kept bool) {
 	s.mu.Lock()
 	if !c.isMemberLocked(m) {
 		s.mu.Unlock()
@@ -194,9 +197,11 @@ func (s *Server) relay(c *conn, m Message, data []byte) {
 		c.replyError(CodeNoPeer, m.Cmd+": remoteUid is not in your room")
 		return
 	}
-	if target.send(websocket.TextMessage, data) {
-		s.relayed.Add(1)
+	if !target.sendFrame(outFrame{typ: websocket.TextMessage, data: fb.b, buf: fb}) {
+		return false
 	}
+	s.relayed.Add(1)
+	return true
 }
 
 // detach runs when a connection ends: leave its room (peer-leave) and forget it.
