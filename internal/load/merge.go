@@ -9,7 +9,8 @@ import (
 // groups are summed and distributions merged; every percentile of the result is computed
 // from the merged distributions, and the checks are re-evaluated with the first report's
 // thresholds (set r.Thresholds and call Evaluate to use others). The inputs are not
-// changed. Reports of different modes, of a newer schema, or the same shard of the same
+// changed. A merge of one run that lacks a shard's report gets a failing "shards" check
+// (a crashed shard must not pass as a smaller run). Reports of different modes, of a newer schema, or the same shard of the same
 // run twice are refused with ErrMerge.
 func Merge(reports ...*Report) (*Report, error) {
 	if len(reports) == 0 {
@@ -105,6 +106,7 @@ func Merge(reports ...*Report) (*Report, error) {
 	if !sameTotal {
 		out.RoomsTotal = out.Calls.Planned
 	}
+	out.Merged = len(reports)
 	out.ElapsedMs = ms(end.Sub(out.Started))
 	if out.Failures == nil {
 		out.Failures = []FailureGroup{}

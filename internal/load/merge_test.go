@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -217,5 +218,60 @@ func TestMergeRefuses(t *testing.T) {
 		if _, err := Merge(rs...); !errors.Is(err, ErrMerge) {
 			t.Errorf("%s: err %v, want ErrMerge", name, err)
 		}
+	}
+}
+
+// TestMergeMissingShardFails: merging the reports of a run without one shard's report
+// (a shard that crashed before writing its JSON) fails a "shards" check naming the missing
+// shard, even though every merged room succeeded; merging all shards adds no such check.
+func TestMergeMissingShardFails(t *testing.T) {
+	t.Parallel()
+	cfg := func(i int) Config {
+		c := fakeConfig(30, Shard{Index: i, Count: 3})
+		c.Thresholds = Thresholds{MinSuccessPct: 50}
+		return c
+	}
+	var parts []*Report
+	for i := range 3 {
+		r, err := Run(context.Background(), cfg(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, viaJSON(t, r))
+	}
+	partial, err := Merge(parts[0], parts[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shards *Check
+	for i := range partial.Checks {
+		if partial.Checks[i].Name == "shards" {
+			shards = &partial.Checks[i]
+		}
+	}
+	if shards == nil || shards.Pass || partial.Pass || !strings.Contains(shards.Detail, "1/3") ||
+		!strings.Contains(shards.Detail, "20 of the run's 30 rooms") {
+		t.Fatalf("partial merge: pass=%v checks %+v; want a failing shards check naming 1/3", partial.Pass, partial.Checks)
+	}
+	// Re-evaluating (report merge with threshold flags) keeps the check.
+	partial.Evaluate()
+	if partial.Pass {
+		t.Fatal("partial merge passes after Evaluate")
+	}
+	full, err := Merge(parts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range full.Checks {
+		if c.Name == "shards" {
+			t.Fatalf("complete merge has a shards check: %+v", c)
+		}
+	}
+	if !full.Pass {
+		t.Fatalf("complete merge fails: %+v", full.Checks)
+	}
+	// A single shard's own report is judged on its rooms only.
+	if !parts[1].Pass {
+		t.Fatalf("shard report fails: %+v", parts[1].Checks)
 	}
 }

@@ -3,6 +3,7 @@ package load
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rtcctl/rtcctl/internal/stats"
@@ -30,6 +31,8 @@ type Report struct {
 	RoomsTotal int `json:"rooms_total"`
 	// Shards lists the shards this report covers (one for a single run).
 	Shards []Shard `json:"shards"`
+	// Merged is the number of reports Merge combined into this one (0: a single run).
+	Merged int `json:"merged,omitempty"`
 	// Started is the wall-clock start (the earliest, for a merged report); ElapsedMs the
 	// wall time until the last room ended (the longest, for a merged report).
 	Started   time.Time `json:"started"`
@@ -251,7 +254,7 @@ func (t *TesterStats) judge() {
 // Check is one threshold check.
 type Check struct {
 	// Name identifies the check ("success", "p95_connect", "p95_loss", "p5_fps",
-	// "p99_message").
+	// "p99_message", "shards").
 	Name string `json:"name"`
 	// Limit and Value are in the unit named by Unit.
 	Limit float64 `json:"limit"`
@@ -260,6 +263,29 @@ type Check struct {
 	Pass  bool    `json:"pass"`
 	// Detail says what was compared, in words.
 	Detail string `json:"detail"`
+}
+
+// missingShards lists the shards of the run that a merged report of one run (one room
+// prefix, one shard count) has no report for; nil for single runs and complete merges.
+func (r *Report) missingShards() []Shard {
+	if r.Merged == 0 || r.RoomPrefix == "" || len(r.Shards) == 0 {
+		return nil
+	}
+	n := r.Shards[0].Count
+	have := map[int]bool{}
+	for _, sh := range r.Shards {
+		if sh.Count != n {
+			return nil
+		}
+		have[sh.Index] = true
+	}
+	var missing []Shard
+	for i := range n {
+		if !have[i] {
+			missing = append(missing, Shard{Index: i, Count: n})
+		}
+	}
+	return missing
 }
 
 // Evaluate (re)computes derived fields (success rate, shares, message rate, saturation)
@@ -296,6 +322,17 @@ func (r *Report) Evaluate() {
 		Pass:   c.SuccessPct >= th.MinSuccessPct,
 		Detail: fmt.Sprintf("%d of %d rooms succeeded (need >= %g%%)", c.Succeeded, c.Planned, th.MinSuccessPct),
 	}}
+	if missing := r.missingShards(); len(missing) > 0 {
+		names := make([]string, len(missing))
+		for i, sh := range missing {
+			names[i] = sh.String()
+		}
+		r.Checks = append(r.Checks, Check{
+			Name: "shards", Limit: float64(r.RoomsTotal), Value: float64(c.Planned), Unit: "rooms",
+			Detail: fmt.Sprintf("the merged reports cover %d of the run's %d rooms: no report for shard %s",
+				c.Planned, r.RoomsTotal, strings.Join(names, ", ")),
+		})
+	}
 	if th.MaxP95ConnectMs > 0 {
 		var d *stats.Dist
 		what := "join -> resp-join"
