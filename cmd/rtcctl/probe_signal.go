@@ -154,7 +154,7 @@ func runProbeSignal(ctx context.Context, s *report.Streams, o *probeSignalOption
 	case rep.OK:
 		return nil
 	case rep.Outcome == "dns-failed" || rep.Outcome == "refused" || rep.Outcome == "timeout":
-		return cannotRun(errors.New("probe-signal: the server could not be reached"), "see the rows above")
+		return cannotRun(errors.New("probe-signal: the server could not be reached"), "see the dns/connect rows of the report")
 	}
 	failed := 0
 	for _, c := range rep.Checks {

@@ -238,7 +238,7 @@ func runProbeTURN(ctx context.Context, s *report.Streams, o *probeTURNOptions) e
 // probeInterrupted is the exit of a probe cancelled by Ctrl-C: the report is incomplete, so
 // neither a pass nor a failed check (exit 3).
 func probeInterrupted(cmd string, after probe.Millis) error {
-	return cannotRun(fmt.Errorf("%s: interrupted after %s", cmd, after), "the report above is incomplete")
+	return cannotRun(fmt.Errorf("%s: interrupted after %s", cmd, after), "the report is incomplete")
 }
 
 // probeTURNExit: 0 all passed; 3 when no server could be reached at all or the probe was
@@ -261,7 +261,7 @@ func probeTURNExit(rep *probe.TURNReport) error {
 		}
 	}
 	if unreachable == len(rep.Servers) && len(rep.Servers) > 0 {
-		return cannotRun(errors.New("probe-turn: no TURN server could be reached"), "see the connect rows above")
+		return cannotRun(errors.New("probe-turn: no TURN server could be reached"), "see the connect rows of the report")
 	}
 	return checkFailed{summary: fmt.Sprintf("probe-turn: %d of %d server(s) failed", failed, len(rep.Servers))}
 }
