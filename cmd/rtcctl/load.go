@@ -308,7 +308,11 @@ func runLoad(ctx context.Context, s *report.Streams, o *loadOptions) error {
 		if len(o.Call.ICEServers) == 0 {
 			o.Call.ICEServers = srv.ICEServers()
 		}
-		s.Progressf("embedded server at %s (signaling, TURN and the calls share this process: its CPU counts all three)", cfg.Server)
+		if cfg.Mode == load.ModeMedia {
+			s.Progressf("embedded server at %s (signaling, TURN and the calls share this process: its CPU counts all three)", cfg.Server)
+		} else {
+			s.Progressf("embedded server at %s (the server and the clients share this process: its CPU counts both)", cfg.Server)
+		}
 	}
 	if cfg.Mode == load.ModeMedia {
 		cfg.Runner = load.PeerRunner(load.PeerConfig{Call: o.Call})
@@ -437,9 +441,12 @@ func renderLoad(w io.Writer, color bool, r *load.Report) {
 	for _, sh := range r.Shards {
 		shards = append(shards, sh.String())
 	}
-	fmt.Fprintf(w, "%s %s: %d rooms (shards %s of %d total), %.1fs, server %s\n",
-		report.Paint(color, "rtcctl load", report.Head...), r.Mode, r.Calls.Planned,
-		strings.Join(shards, ","), r.RoomsTotal, r.ElapsedMs/1000, r.Server)
+	rooms := fmt.Sprintf("%d rooms", r.Calls.Planned)
+	if len(r.Shards) > 1 || (len(r.Shards) == 1 && r.Shards[0].Count > 1) || r.Calls.Planned != r.RoomsTotal {
+		rooms = fmt.Sprintf("%d of %d rooms (shards %s)", r.Calls.Planned, r.RoomsTotal, strings.Join(shards, ","))
+	}
+	fmt.Fprintf(w, "%s %s: %s, %.1fs, server %s\n",
+		report.Paint(color, "rtcctl load", report.Head...), r.Mode, rooms, r.ElapsedMs/1000, r.Server)
 	fmt.Fprintln(w)
 	for _, c := range r.Checks {
 		fmt.Fprintf(w, "  %s  %-12s %s\n", report.Mark(color, c.Pass), c.Name, c.Detail)

@@ -159,8 +159,14 @@ func TestReportMergeCLI(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("merge: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if !strings.Contains(out, "30 of 30 rooms succeeded") || !strings.Contains(out, "shards 0/2,1/2") {
+	if !strings.Contains(out, "30 of 30 rooms succeeded") || !strings.Contains(out, "30 of 30 rooms (shards 0/2,1/2)") {
 		t.Fatalf("merged text report:\n%s", out)
+	}
+	// One shard's report alone is not the run: the missing shard fails the merge (exit 1).
+	code, out, _ = execMainForTest(t, "report", "merge", files[1])
+	if code != ExitCheckFail || !strings.Contains(out, "15 of 30 rooms (shards 1/2)") ||
+		!strings.Contains(out, "FAIL  shards") || !strings.Contains(out, "no report for shard 0/2") {
+		t.Errorf("merge of shard 1/2 alone: exit %d\n%s", code, out)
 	}
 	b, err := os.ReadFile(merged)
 	if err != nil {
