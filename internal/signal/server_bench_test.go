@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"runtime"
@@ -27,10 +26,11 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// Benchmarks of the hardened server. Each does its measured work inside one iteration so
-// that -benchtime 1x gives meaningful numbers. Clients are real gorilla websockets on
-// loopback; in the relay benchmarks clients and server share the process and its cores,
-// so the numbers include client-side cost.
+// Benchmarks of the hardened server. Each does its measured work inside one call, so that
+// -benchtime 1x gives meaningful numbers. The server runs in a child process (this test
+// binary re-executed, see childEnv); the clients are real gorilla websockets on loopback
+// in the benchmark process. Both share the machine's cores, so relay numbers include the
+// clients' CPU cost.
 
 const (
 	benchRooms    = 1000
@@ -153,23 +153,154 @@ func dialPairs(b *testing.B, url string, n int) []benchPair {
 	return pairs
 }
 
-// benchServer starts an in-process server on loopback and shuts it down at the end.
-func benchServer(b *testing.B, cfg ServerConfig) (*Server, string) {
-	b.Helper()
-	if err := raiseNoFile(4*benchRooms + 1000); err != nil {
-		b.Skipf("need %d file descriptors: %v", 4*benchRooms+1000, err)
+// childEnv makes the benchmark binary act as the server process of a benchmark; it holds
+// the childConfig as JSON. The server runs in a process of its own, as it would in
+// production: its GC and scheduler see only server work, and the clients' costs stay out
+// of its memory numbers. Both processes share the machine's cores.
+const childEnv = "RTCCTL_SIGNAL_BENCH_SERVER"
+
+// childConfig is the part of ServerConfig a benchmark sets in the server process.
+type childConfig struct {
+	RatePerSec   float64       `json:"rate"`
+	PingInterval time.Duration `json:"ping"`
+	IdleTimeout  time.Duration `json:"idle"`
+}
+
+// benchChild runs the server process when this binary was started as one (and then
+// reports true: the calling benchmark must return).
+func benchChild(b *testing.B) bool {
+	v := os.Getenv(childEnv)
+	if v == "" {
+		return false
 	}
+	var cc childConfig
+	if err := json.Unmarshal([]byte(v), &cc); err != nil {
+		b.Fatalf("%s: %v", childEnv, err)
+	}
+	runChildServer(b, ServerConfig{MaxConns: -1, RatePerSec: cc.RatePerSec, PingInterval: cc.PingInterval, IdleTimeout: cc.IdleTimeout})
+	return true
+}
+
+// runChildServer serves on loopback until stdin closes: /stats and /mem report, any other
+// path is the signaling server.
+func runChildServer(b *testing.B, cfg ServerConfig) {
 	srv := NewServer(cfg)
-	hs := httptest.NewServer(srv)
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			b.Errorf("Shutdown: %v", err)
-		}
-		hs.Close()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(srv.Stats())
 	})
-	return srv, "ws" + strings.TrimPrefix(hs.URL, "http")
+	mux.HandleFunc("/mem", func(w http.ResponseWriter, _ *http.Request) {
+		runtime.GC()
+		debug.FreeOSMemory()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		st := srv.Stats()
+		_ = json.NewEncoder(w).Encode(memReport{
+			RSSKiB: readRSSKiB(), HeapInuse: ms.HeapInuse, StackInuse: ms.StackInuse,
+			Goroutines: runtime.NumGoroutine(), Conns: st.Conns, Evicted: st.Evicted,
+		})
+	})
+	mux.Handle("/", srv)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := &http.Server{Handler: mux}
+	go hs.Serve(ln)
+	fmt.Printf("ADDR %s\n", ln.Addr())
+	_, _ = bufio.NewReader(os.Stdin).ReadString('\n') // until the parent closes stdin
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_ = hs.Close()
+	if err := srv.Shutdown(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "server process: Shutdown: %v\n", err)
+	}
+}
+
+// serverProc is a server process started by a benchmark.
+type serverProc struct {
+	addr string
+}
+
+// startServerProcess re-executes this binary as a server process running only the named
+// benchmark (which calls benchChild first) and stops it when the benchmark ends.
+func startServerProcess(b *testing.B, bench string, cc childConfig) *serverProc {
+	b.Helper()
+	cfgJSON, _ := json.Marshal(cc)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$", "-test.bench=^"+bench+"$", "-test.benchtime=1x")
+	cmd.Env = append(os.Environ(), childEnv+"="+string(cfgJSON))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start server process: %v", err)
+	}
+	b.Cleanup(func() {
+		stdin.Close() // the server shuts down and exits
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cancel()
+			<-done
+		}
+		cancel()
+	})
+	addrCh := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
+				addrCh <- a
+			}
+		}
+		close(addrCh)
+	}()
+	select {
+	case a := <-addrCh:
+		if a == "" {
+			b.Fatal("server process ended before listening")
+		}
+		return &serverProc{addr: a}
+	case <-time.After(60 * time.Second):
+		b.Fatal("server process did not start")
+	}
+	return nil
+}
+
+func (p *serverProc) url() string { return "ws://" + p.addr + "/ws" }
+
+func (p *serverProc) get(b *testing.B, path string, v any) {
+	b.Helper()
+	c := http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Get("http://" + p.addr + path)
+	if err != nil {
+		b.Fatalf("server process %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		b.Fatalf("server process %s: %v", path, err)
+	}
+}
+
+func (p *serverProc) stats(b *testing.B) ServerStats {
+	var st ServerStats
+	p.get(b, "/stats", &st)
+	return st
+}
+
+func (p *serverProc) mem(b *testing.B) memReport {
+	var m memReport
+	p.get(b, "/mem", &m)
+	return m
 }
 
 // readInto reads the next message into buf (reused, grown as needed) without allocating,
@@ -207,8 +338,14 @@ func relayFrame(room, from, to, tag string) []byte {
 // for 5 s (20,000 msg/s in all); reports the one-way relay latency percentiles as seen
 // by the receiving client (send timestamp in the message, monotonic clock).
 func BenchmarkServerRelayLatency(b *testing.B) {
-	srv, url := benchServer(b, ServerConfig{MaxConns: -1})
-	pairs := dialPairs(b, url, benchRooms)
+	if benchChild(b) {
+		return
+	}
+	if err := raiseNoFile(4*benchRooms + 1000); err != nil {
+		b.Skipf("need %d file descriptors: %v", 4*benchRooms+1000, err)
+	}
+	srv := startServerProcess(b, "BenchmarkServerRelayLatency", childConfig{})
+	pairs := dialPairs(b, srv.url(), benchRooms)
 	t0 := time.Now()
 	tsKey := []byte(`"msg":"t`)
 	b.ResetTimer()
@@ -311,7 +448,7 @@ func BenchmarkServerRelayLatency(b *testing.B) {
 		b.ReportMetric(float64(len(all))/latencyPhase.Seconds(), "msgs/s")
 		b.ReportMetric(float64(sent.Load()-int64(len(all))), "lost")
 		b.ReportMetric(0, "ns/op")
-		if st := srv.Stats(); st.DroppedSlow > 0 || st.Evicted > 0 {
+		if st := srv.stats(b); st.DroppedSlow > 0 || st.Evicted > 0 {
 			b.Errorf("server dropped clients during the run: %+v", st)
 		}
 	}
@@ -321,8 +458,14 @@ func BenchmarkServerRelayLatency(b *testing.B) {
 // messages in flight; the peer echoes each one back, which is a relay too). Reports the
 // server's relayed messages per second over a 3 s window after 0.5 s of warm-up.
 func BenchmarkServerRelayThroughput(b *testing.B) {
-	srv, url := benchServer(b, ServerConfig{MaxConns: -1, RatePerSec: -1})
-	pairs := dialPairs(b, url, benchRooms)
+	if benchChild(b) {
+		return
+	}
+	if err := raiseNoFile(4*benchRooms + 1000); err != nil {
+		b.Skipf("need %d file descriptors: %v", 4*benchRooms+1000, err)
+	}
+	srv := startServerProcess(b, "BenchmarkServerRelayThroughput", childConfig{RatePerSec: -1})
+	pairs := dialPairs(b, srv.url(), benchRooms)
 	b.ResetTimer()
 	{ // one call is one measurement, whatever b.N (the clients are used up by it)
 		var stop atomic.Bool
@@ -365,9 +508,9 @@ func BenchmarkServerRelayThroughput(b *testing.B) {
 			}
 		}
 		time.Sleep(500 * time.Millisecond)
-		r0, t0 := srv.Stats().Relayed, time.Now()
+		r0, t0 := srv.stats(b).Relayed, time.Now()
 		time.Sleep(throughputRun)
-		r1, el := srv.Stats().Relayed, time.Since(t0)
+		r1, el := srv.stats(b).Relayed, time.Since(t0)
 		stop.Store(true)
 		time.Sleep(300 * time.Millisecond)
 		for _, p := range pairs {
@@ -379,15 +522,11 @@ func BenchmarkServerRelayThroughput(b *testing.B) {
 		b.ReportMetric(float64(r1-r0)/el.Seconds(), "msgs/s")
 		b.ReportMetric(float64(runtime.GOMAXPROCS(0)), "procs")
 		b.ReportMetric(0, "ns/op")
-		if st := srv.Stats(); st.DroppedSlow > 0 {
+		if st := srv.stats(b); st.DroppedSlow > 0 {
 			b.Errorf("server dropped slow clients: %+v", st)
 		}
 	}
 }
-
-// memEnv makes the benchmark binary act as the server process of
-// BenchmarkServerIdleConnMemory, so that the server's memory is measured alone.
-const memEnv = "RTCCTL_SIGNAL_MEM_SERVER"
 
 // memReport is what the server process reports about itself after a GC.
 type memReport struct {
@@ -413,45 +552,13 @@ func readRSSKiB() int64 {
 	return -1
 }
 
-// runMemServer is the server process: liveness on (ping 1 s, idle 10 s), /mem reports.
-func runMemServer(b *testing.B) {
-	srv := NewServer(ServerConfig{MaxConns: -1, PingInterval: time.Second, IdleTimeout: 10 * time.Second})
-	mux := http.NewServeMux()
-	mux.HandleFunc("/mem", func(w http.ResponseWriter, _ *http.Request) {
-		runtime.GC()
-		debug.FreeOSMemory()
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		st := srv.Stats()
-		_ = json.NewEncoder(w).Encode(memReport{
-			RSSKiB: readRSSKiB(), HeapInuse: ms.HeapInuse, StackInuse: ms.StackInuse,
-			Goroutines: runtime.NumGoroutine(), Conns: st.Conns, Evicted: st.Evicted,
-		})
-	})
-	mux.Handle("/", srv)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	hs := &http.Server{Handler: mux}
-	go hs.Serve(ln)
-	fmt.Printf("ADDR %s\n", ln.Addr())
-	// Serve until the parent closes our stdin.
-	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = hs.Close()
-	_ = srv.Shutdown(ctx)
-}
-
 // BenchmarkServerIdleConnMemory: 10,000 idle connections with liveness on (the server
 // pings every second and the clients answer). The server runs in a child process (this
 // test binary re-executed), so its numbers exclude the clients: rss_KiB/conn is the
 // child's VmRSS growth (after GC and FreeOSMemory) per connection, heap+stack_KiB/conn the
 // growth of Go's HeapInuse+StackInuse.
 func BenchmarkServerIdleConnMemory(b *testing.B) {
-	if os.Getenv(memEnv) == "1" {
-		runMemServer(b)
+	if benchChild(b) {
 		return
 	}
 	need := uint64(idleConns + 1000)
@@ -462,58 +569,9 @@ func BenchmarkServerIdleConnMemory(b *testing.B) {
 }
 
 func measureIdleConns(b *testing.B) {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$", "-test.bench=^BenchmarkServerIdleConnMemory$", "-test.benchtime=1x")
-	cmd.Env = append(os.Environ(), memEnv+"=1")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatalf("start server process: %v", err)
-	}
-	defer func() {
-		stdin.Close()
-		_ = cmd.Wait()
-	}()
-	addrCh := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
-				addrCh <- a
-			}
-		}
-		close(addrCh)
-	}()
-	var addr string
-	select {
-	case addr = <-addrCh:
-	case <-time.After(30 * time.Second):
-		b.Fatal("server process did not start")
-	}
-	if addr == "" {
-		b.Fatal("server process ended before listening")
-	}
-	mem := func() memReport {
-		var r memReport
-		resp, err := http.Get("http://" + addr + "/mem")
-		if err != nil {
-			b.Fatalf("mem report: %v", err)
-		}
-		defer resp.Body.Close()
-		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-			b.Fatalf("mem report: %v", err)
-		}
-		return r
-	}
-	url := "ws://" + addr + "/ws"
+	srv := startServerProcess(b, "BenchmarkServerIdleConnMemory", childConfig{PingInterval: time.Second, IdleTimeout: 10 * time.Second})
+	mem := func() memReport { return srv.mem(b) }
+	url := srv.url()
 	// Warm up the server's paths with one connection, then take the baseline.
 	if c, _, err := benchDialer.Dial(url, nil); err == nil {
 		c.Close()
