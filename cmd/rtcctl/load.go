@@ -338,7 +338,10 @@ func runLoad(ctx context.Context, s *report.Streams, o *loadOptions) error {
 		}
 		return cannotRun(err, "")
 	}
-	if rep.Calls.Started > 0 && rep.Signal != nil && rep.Signal.Conns == 0 && rep.Signal.DialFailures == rep.Calls.Started {
+	unreachable := rep.Calls.Started > 0 &&
+		((rep.Signal != nil && rep.Signal.Conns == 0 && rep.Signal.DialFailures == rep.Calls.Started) ||
+			(rep.Media != nil && rep.Media.Unreachable == rep.Calls.Started))
+	if unreachable {
 		// Not one websocket opened: the server is unreachable, not overloaded.
 		if o.JSON {
 			_ = report.WriteJSON(s.Out, rep)

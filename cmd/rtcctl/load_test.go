@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,6 +126,23 @@ func TestLoadUnreachableExit3(t *testing.T) {
 	code, _, errOut := execMainForTest(t, "load", "--server", "ws://127.0.0.1:1/ws", "--signal-only", "--rooms", "2", "--ramp", "0")
 	if code != ExitCouldntRun || !strings.Contains(errOut, "no websocket could be opened") {
 		t.Fatalf("exit %d, want %d; stderr %s", code, ExitCouldntRun, errOut)
+	}
+}
+
+// TestLoadMediaUnreachableExit3: in media mode too, a server that cannot be reached (port
+// closed, or an HTTP server that does not upgrade to WebSocket) is exit 3 with the reason,
+// not a failed success check (exit 1) over an empty table.
+func TestLoadMediaUnreachableExit3(t *testing.T) {
+	web := httptest.NewServer(http.NotFoundHandler())
+	defer web.Close()
+	for name, url := range map[string]string{
+		"closed port":     "ws://127.0.0.1:1/ws",
+		"not a websocket": "ws" + strings.TrimPrefix(web.URL, "http") + "/ws",
+	} {
+		code, _, errOut := execMainForTest(t, "load", "--server", url, "--rooms", "2", "--ramp", "0", "--duration", "1s")
+		if code != ExitCouldntRun || !strings.Contains(errOut, "no websocket could be opened") {
+			t.Errorf("%s: exit %d, want %d; stderr %s", name, code, ExitCouldntRun, errOut)
+		}
 	}
 }
 

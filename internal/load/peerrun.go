@@ -80,6 +80,7 @@ func callResultOf(start time.Time, rep *peer.CallReport, err error) CallResult {
 		switch {
 		case errors.Is(err, peer.ErrSignal):
 			cr.Verdict = "signal-failed"
+			cr.Unreachable = errors.Is(err, signal.ErrDial) || errors.Is(err, signal.ErrTLS) || errors.Is(err, signal.ErrUpgrade)
 		case errors.Is(err, peer.ErrMedia):
 			cr.Verdict = "media-source-failed"
 		case errors.Is(err, peer.ErrConfig):

@@ -168,6 +168,9 @@ type MediaStats struct {
 	LatencyMs   *stats.Dist `json:"latency_ms"`
 	// RxKbpsTotal is the sum of every direction's received bitrate (the aggregate load).
 	RxKbpsTotal float64 `json:"rx_kbps_total"`
+	// Unreachable counts rooms whose signaling server could not be reached at all (dial,
+	// TLS or WebSocket upgrade failed).
+	Unreachable int `json:"unreachable"`
 }
 
 func newMediaStats() *MediaStats {
@@ -196,6 +199,7 @@ func (m *MediaStats) merge(o *MediaStats) {
 	m.LossPct.Merge(o.LossPct)
 	m.LatencyMs.Merge(o.LatencyMs)
 	m.RxKbpsTotal += o.RxKbpsTotal
+	m.Unreachable += o.Unreachable
 }
 
 // TesterStats describe the machine generating the load: if it is saturated, the numbers

@@ -93,6 +93,9 @@ func (c *collector) add(o outcome) {
 }
 
 func addCall(m *MediaStats, cr *CallResult) {
+	if cr.Unreachable {
+		m.Unreachable++
+	}
 	if cr.Connected {
 		if cr.Relay {
 			m.Relay++

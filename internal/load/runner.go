@@ -26,6 +26,9 @@ type CallResult struct {
 	// Verdict is the diagnosis code of a failed call ("" when OK); Error the detail.
 	Verdict string `json:"verdict,omitempty"`
 	Error   string `json:"error,omitempty"`
+	// Unreachable says the signaling server could not be reached at all (TCP, TLS or the
+	// WebSocket upgrade failed), as opposed to a call that failed once connected.
+	Unreachable bool `json:"unreachable,omitempty"`
 	// Connected says ICE connected; Relay says the selected pair was relay (TURN).
 	Connected bool `json:"connected"`
 	Relay     bool `json:"relay"`
