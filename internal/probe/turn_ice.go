@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -336,8 +337,8 @@ func (r *turnRun) runCall(ctx context.Context, start time.Time, res *CallResult)
 		return fmt.Errorf("%w (%s)", errCallTimeout, roundDur(time.Since(start)))
 	}
 	if pair := selectedPair(caller); pair != nil {
-		res.LocalCandidate = fmt.Sprintf("%s %s:%d", pair.Local.Typ, pair.Local.Address, pair.Local.Port)
-		res.RemoteCandidate = fmt.Sprintf("%s %s:%d", pair.Remote.Typ, pair.Remote.Address, pair.Remote.Port)
+		res.LocalCandidate = fmt.Sprintf("%s %s", pair.Local.Typ, net.JoinHostPort(pair.Local.Address, strconv.Itoa(int(pair.Local.Port))))
+		res.RemoteCandidate = fmt.Sprintf("%s %s", pair.Remote.Typ, net.JoinHostPort(pair.Remote.Address, strconv.Itoa(int(pair.Remote.Port))))
 	}
 	select {
 	case <-dcOpen:

@@ -138,3 +138,18 @@ func TestTURNRelayCutByTheTimeoutIsNotLoss(t *testing.T) {
 		t.Errorf("cut relay: %+v %+v", c, s.Relay)
 	}
 }
+
+// TestTURNIPv6Loopback: a TURN server on ::1 works end to end, and IPv6 addresses are
+// written with brackets ("relay [::1]:PORT", not the ambiguous "::1:PORT").
+func TestTURNIPv6Loopback(t *testing.T) {
+	t.Parallel()
+	srv := startPion(t, turnserver.Config{ListenIP: "::1", Users: map[string]string{"alice": "s3cret"}})
+	rep := TURN(context.Background(), TURNOptions{URLs: srv.URLs()[:1], Username: "alice", Password: "s3cret", Packets: 5})
+	s := rep.Servers[0]
+	if !rep.OK || s.Call == nil || !s.Call.Connected {
+		t.Fatalf("IPv6 TURN: %s", dump(s))
+	}
+	if !strings.HasPrefix(s.Call.LocalCandidate, "relay [::1]:") || !strings.HasPrefix(s.Call.RemoteCandidate, "relay [::1]:") {
+		t.Errorf("pair %q -> %q", s.Call.LocalCandidate, s.Call.RemoteCandidate)
+	}
+}
