@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -165,6 +166,10 @@ func STUN(ctx context.Context, opts STUNOptions) *STUNReport {
 		} else {
 			c.Detail = "no answer: " + s.Error
 			c.Fix = "check the URL; if no STUN server answers at all, outgoing UDP is blocked here: calls need TURN over TCP/TLS (port 443)"
+			if strings.HasPrefix(s.Error, errSTUNIPv6.Error()) {
+				c.Detail = "not probed: " + s.Error
+				c.Fix = "give the server's IPv4 address or a name with an A record"
+			}
 		}
 		rep.Checks = append(rep.Checks, c)
 	}
@@ -183,9 +188,16 @@ func probeSTUNServer(ctx context.Context, n transport.Net, cl *packetClient, raw
 		res.Error = err.Error()
 		return res, nil
 	}
+	if ip := net.ParseIP(u.Host); ip != nil && ip.To4() == nil {
+		res.Error = errSTUNIPv6.Error()
+		return res, nil
+	}
 	addr, err := n.ResolveUDPAddr("udp4", u.Addr())
 	if err != nil {
 		res.Error = "resolve: " + err.Error()
+		if v6, lerr := net.DefaultResolver.LookupIP(ctx, "ip6", u.Host); lerr == nil && len(v6) > 0 {
+			res.Error = errSTUNIPv6.Error() + " (" + u.Host + " has only IPv6 addresses)"
+		}
 		return res, nil
 	}
 	res.Address = addr.String()
@@ -219,6 +231,9 @@ func probeSTUNServer(ctx context.Context, n transport.Net, cl *packetClient, raw
 	res.RTT = rttStats(rtts)
 	return res, addr
 }
+
+// errSTUNIPv6: the STUN probe classifies IPv4 NAT behaviour from one IPv4 socket.
+var errSTUNIPv6 = errors.New("an IPv6 STUN server: this probe measures IPv4 NAT behaviour from one IPv4 socket")
 
 // classify works out mapping and filtering behaviour and the verdict.
 func classify(ctx context.Context, n transport.Net, cl *packetClient, rep *STUNReport, addrs []*net.UDPAddr) {

@@ -214,3 +214,15 @@ func TestSTUNRTTOfAServerFurtherThanTheRetransmitTimeout(t *testing.T) {
 		t.Fatalf("RTT %+v for a server %s away: %s", s.RTT, delay, dump(rep))
 	}
 }
+
+// TestSTUNIPv6ServerSaidPlainly: an IPv6 STUN server is not probed (the probe classifies
+// IPv4 NAT behaviour from one IPv4 socket) and the row says so, instead of an address
+// error read as "outgoing UDP is blocked".
+func TestSTUNIPv6ServerSaidPlainly(t *testing.T) {
+	t.Parallel()
+	rep := STUN(context.Background(), STUNOptions{URLs: []string{"stun:[::1]:3478"}, Count: 1})
+	c := rep.Checks[0]
+	if c.OK || !strings.Contains(c.Detail, "IPv6") || strings.Contains(c.Fix, "blocked") {
+		t.Errorf("%+v", c)
+	}
+}
