@@ -28,7 +28,8 @@ with two listening IPs) also show the filtering behaviour. The verdict is "direc
 likely", "TURN needed" or "inconclusive", with the reasons.
 
 Give at least two servers on different IPs (or one with RFC 5780), or the mapping cannot be
-told. turn: URLs are accepted and probed as STUN on the same host and port.
+told. turn: URLs are accepted and probed as STUN on the same host and port. IPv4 only:
+IPv6 servers are listed as not probed.
 
 Examples:
    # two public STUN servers
