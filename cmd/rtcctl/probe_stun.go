@@ -144,7 +144,11 @@ func renderProbeSTUN(w io.Writer, col bool, rep *probe.STUNReport) {
 	fmt.Fprintf(w, "%s\n", report.Paint(col, from, report.Head...))
 	for _, sv := range rep.Servers {
 		if sv.Received == 0 {
-			fmt.Fprintf(w, "  %-40s %s\n", sv.URL, report.Paint(col, "no answer: "+sv.Error, report.Bad...))
+			what := "no answer: "
+			if sv.Sent == 0 {
+				what = "not probed: " // bad URL, name not resolved, IPv6
+			}
+			fmt.Fprintf(w, "  %-40s %s\n", sv.URL, report.Paint(col, what+sv.Error, report.Bad...))
 			continue
 		}
 		line := fmt.Sprintf("  %-40s mapped %-22s RTT p50 %s max %s (%d/%d)", sv.URL, sv.Mapped, sv.RTT.P50, sv.RTT.Max, sv.Received, sv.Sent)
