@@ -39,7 +39,9 @@ const abuseFactor = 10
 // They go to the offending connection only; the connection stays open (except after
 // CodeTooBig and sustained rate abuse) and no other connection or room is affected.
 // The codes borrow HTTP meanings, except CodeTooBig, which repeats the WebSocket close
-// code that follows it.
+// code that follows it. Replies are best effort: when the connection's write queue is
+// half full they are skipped, so a client flooding bad frames loses replies rather than
+// its connection.
 //
 //	400 CodeMalformed   the frame is not a JSON object (bad JSON, null, array, number,
 //	                    invalid UTF-8) or has no string "cmd"

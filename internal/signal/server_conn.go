@@ -282,6 +282,18 @@ func (c *conn) sendFrame(f outFrame) bool {
 	return true
 }
 
+// reply queues an answer to c's own frame (an error reply, a ping answer). Replies are
+// best effort: when c's queue is half full the reply is skipped, so a client that floods
+// bad frames loses replies instead of being dropped as a slow reader.
+func (c *conn) reply(data []byte) {
+	c.wmu.Lock()
+	full := len(c.queue) >= c.s.cfg.WriteQueue/2 || c.qbytes+len(data) > c.s.cfg.WriteQueueBytes/2
+	c.wmu.Unlock()
+	if !full {
+		c.send(websocket.TextMessage, data)
+	}
+}
+
 // closeWith queues a close frame (nothing is sent after it) and gives the client
 // closeGrace to answer before the read loop gives up.
 func (c *conn) closeWith(code int, text string) {
@@ -365,7 +377,7 @@ func (c *conn) replyError(code int, reason string) {
 	}
 	c.s.errorsSent.Add(1)
 	c.s.cfg.Logf("signal: conn %d error %d: %s", c.id, code, reason)
-	c.send(websocket.TextMessage, b)
+	c.reply(b)
 }
 
 // sendMsg encodes and queues a server message.

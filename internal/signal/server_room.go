@@ -56,7 +56,7 @@ func (s *Server) handle(c *conn, fb *frameBuf) (kept bool) {
 	}
 	switch m.Cmd {
 	case CmdPing:
-		c.send(websocket.TextMessage, pingReply)
+		c.reply(pingReply)
 		return
 	case CmdPong:
 		return

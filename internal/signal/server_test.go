@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -762,8 +763,21 @@ func serverCases() []serverCase {
 					}
 					x.send(sb.String())
 				}
-				// x was answered (errors, or nothing for frames that happen to be valid) and
-				// still works: its ping is answered after all of that.
+				// x was answered (errors, or nothing for frames that happen to be valid; the
+				// replies are best effort, so a flood loses some) and still works: once the
+				// replies have drained, its ping is answered.
+				for drained := false; !drained; {
+					select {
+					case f := <-x.in:
+						if !bytes.HasPrefix(f.data, []byte(`{"cmd":"error","code":`)) {
+							t.Fatalf("unexpected reply %s", f.data)
+						}
+					case <-x.done:
+						t.Fatalf("x dropped: %v", x.err)
+					case <-time.After(silenceFor):
+						drained = true
+					}
+				}
 				x.send(`{"cmd":"ping"}`)
 				for i := 0; ; i++ {
 					got := x.next()
@@ -778,6 +792,31 @@ func serverCases() []serverCase {
 				proveRelay(a, b, `"r"`)
 				if st := e.srv.Stats(); st.Panics != 0 {
 					t.Fatalf("%d panics", st.Panics)
+				}
+			}},
+		{name: "a flood of bad frames loses replies, not the connection", cfg: ServerConfig{RatePerSec: -1, WriteQueue: 8},
+			run: func(t *testing.T, e *srvEnv) {
+				x := e.dial(t, "x")
+				for range 300 {
+					x.send(`null`)
+				}
+				got := 0
+				for drained := false; !drained; {
+					select {
+					case f := <-x.in:
+						if !bytes.HasPrefix(f.data, []byte(`{"cmd":"error","code":400,`)) {
+							t.Fatalf("unexpected reply %s", f.data)
+						}
+						got++
+					case <-x.done:
+						t.Fatalf("x dropped: %v", x.err)
+					case <-time.After(silenceFor):
+						drained = true
+					}
+				}
+				x.sync()
+				if st := e.srv.Stats(); st.DroppedSlow != 0 || st.Errors != 300 || got == 0 {
+					t.Fatalf("stats %+v, %d replies received", st, got)
 				}
 			}},
 		{name: "concurrent churn leaves consistent state", cfg: ServerConfig{RatePerSec: -1},
@@ -911,4 +950,38 @@ func FuzzServerFastDecode(f *testing.F) {
 			t.Fatalf("%q: fast path %+v, Decode %+v", data, fm, dm)
 		}
 	})
+}
+
+// TestServerShutdownLeavesNoGoroutine runs alone (not parallel): after Shutdown no
+// goroutine of any Server may remain, whatever state its connections were in.
+func TestServerShutdownLeavesNoGoroutine(t *testing.T) {
+	srv := NewServer(ServerConfig{PingInterval: 50 * time.Millisecond})
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	e := &srvEnv{srv: srv, http: hs, url: "ws" + strings.TrimPrefix(hs.URL, "http"), logs: &logBuf{}}
+	a, b := e.call(t, `"r"`)
+	proveRelay(a, b, `"r"`)
+	d := websocket.Dialer{HandshakeTimeout: waitFor}
+	mute, _, err := d.Dial(e.url, nil) // never reads: its close handshake never completes
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	deadline := time.Now().Add(waitFor)
+	for {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		if !strings.Contains(stacks, "signal.(*conn)") && !strings.Contains(stacks, "signal.(*Server)") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server goroutines left after Shutdown:\n%s", stacks)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
