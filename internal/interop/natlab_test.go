@@ -100,7 +100,7 @@ func labJoin(t *testing.T, lab *testenv.NATLab, i int, server, room string, d ti
 	cmd := lab.LANs[i].Command(ctx, rtcctlBinary(t), args...)
 	// Own process group, killed as a whole on timeout; WaitDelay bounds the wait for the
 	// output pipes even if something in the group survives.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 3 * time.Second
 	var out, errb bytes.Buffer
