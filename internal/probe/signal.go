@@ -173,6 +173,8 @@ type signalRun struct {
 	rep  *SignalReport
 	u    *url.URL
 	ip   net.IP
+	// lookup resolves the host (the package's lookup; tests give a name two addresses).
+	lookup func(ctx context.Context, host string) ([]net.IP, error)
 }
 
 func (r *signalRun) check(c Check) { r.rep.Checks = append(r.rep.Checks, c) }
@@ -240,7 +242,11 @@ func (r *signalRun) run(ctx context.Context) {
 	// DNS
 	start := time.Now()
 	dctx, cancel := context.WithTimeout(ctx, SignalDNSTimeout)
-	ips, err := lookup(dctx, u.Hostname())
+	resolve := r.lookup
+	if resolve == nil {
+		resolve = lookup
+	}
+	ips, err := resolve(dctx, u.Hostname())
 	cancel()
 	if err != nil {
 		r.rep.Outcome = "dns-failed"
@@ -314,6 +320,15 @@ func (r *signalRun) connectStages(ctx context.Context) (net.Conn, bool) {
 	cctx, cancel := context.WithTimeout(ctx, SignalConnectTimeout)
 	var d net.Dialer
 	conn, err := d.DialContext(cctx, "tcp", r.rep.Address)
+	// Like a browser, fall back to the name's other addresses when one refuses (a server
+	// listening on IPv6 only, a stale A record); the row names the refused ones.
+	var refused []string
+	for i := 1; err != nil && errors.Is(classifyNetErr(err), ErrRefused) && i < len(r.rep.Addresses); i++ {
+		refused = append(refused, r.rep.Address)
+		r.ip = net.ParseIP(r.rep.Addresses[i])
+		r.rep.Address = net.JoinHostPort(r.rep.Addresses[i], r.port())
+		conn, err = d.DialContext(cctx, "tcp", r.rep.Address)
+	}
 	cancel()
 	if err != nil {
 		err = classifyNetErr(err)
@@ -334,7 +349,12 @@ func (r *signalRun) connectStages(ctx context.Context) (net.Conn, bool) {
 		r.check(c)
 		return nil, false
 	}
-	r.check(Check{Name: "connect", OK: true, Elapsed: Millis(time.Since(start)), Detail: "TCP connected to " + r.rep.Address})
+	detail := "TCP connected to " + r.rep.Address
+	if len(refused) > 0 {
+		detail += " (refused first: " + strings.Join(refused, ", ") + ")"
+		r.warn("%s refused the connection; %s accepted it: browsers fall back too, but slower, and some clients do not: fix the listener or the DNS records", strings.Join(refused, ", "), r.rep.Address)
+	}
+	r.check(Check{Name: "connect", OK: true, Elapsed: Millis(time.Since(start)), Detail: detail})
 	if r.u.Scheme != "wss" {
 		return conn, true
 	}

@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"crypto/x509"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -301,5 +302,28 @@ func TestSignalIdleInterrupted(t *testing.T) {
 	c := sigCheck(t, rep, "idle")
 	if c.OK || !strings.Contains(c.Detail, "interrupted") || !rep.Interrupted || rep.OK || time.Since(start) > 5*time.Second {
 		t.Errorf("after %s: %+v", time.Since(start), c)
+	}
+}
+
+// TestSignalFallsBackToTheNextAddress: a name whose first address refuses and whose second
+// serves (IPv6-only listener, stale A record) connects like a browser would, and says so.
+func TestSignalFallsBackToTheNextAddress(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, false)
+	port := s.Addr().(*net.TCPAddr).Port
+	// 127.0.0.2 has nothing on the port (refused); 127.0.0.1 serves.
+	r := &signalRun{
+		opts: SignalOptions{URL: "ws://call.test:" + itoa(port) + "/ws"},
+		rep:  &SignalReport{Started: time.Now()},
+		lookup: func(context.Context, string) ([]net.IP, error) {
+			return []net.IP{net.ParseIP("127.0.0.2"), net.ParseIP("127.0.0.1")}, nil
+		},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r.run(ctx)
+	c := sigCheck(t, r.rep, "connect")
+	if !c.OK || !strings.Contains(c.Detail, "refused first: 127.0.0.2") || !sigCheck(t, r.rep, "join").OK || len(r.rep.Warnings) == 0 {
+		t.Errorf("%s", dump(r.rep))
 	}
 }
