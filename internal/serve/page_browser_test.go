@@ -106,6 +106,32 @@ func TestCallPageInChromium(t *testing.T) {
 		t.Fatalf("TURN stats %+v, want allocations from both tabs", st.TURN)
 	}
 
+	// A third tab is refused: it says the room is full and what to do, and releases its
+	// camera; the call goes on.
+	c := br.NewTab(t)
+	nav(c, "?room=100&autojoin=1&uid=carol")
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(c, 10*time.Second)
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](
+			`window.rtcctl.state.full ? (window.rtcctl.localStream ? "camera on: " : "") + window.rtcctl.state.notice : ""`))
+		cancel()
+		if err != nil {
+			t.Fatalf("read third tab: %v", err)
+		}
+		if got != "" {
+			if !strings.HasPrefix(got, "room 100 is full") || !strings.Contains(got, "another room") {
+				t.Fatalf("third tab refused with %q; want the room named, no camera, and another room suggested", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("third tab: no full answer in 60 s")
+		}
+	}
+	if x, _ := waitState(t, "call survives the refused third tab", a, b, func(x, y pageState) bool { return true }); x.Connection != "connected" {
+		t.Fatalf("alice after the third tab: %+v", x)
+	}
+
 	// Bob leaves: Alice closes her PeerConnection but stays in the room.
 	run := func(tab context.Context, js string) {
 		ctx, cancel := context.WithTimeout(tab, 10*time.Second)

@@ -209,9 +209,11 @@
         notice('peer left; still in room ' + state.room + ', waiting for the next peer');
         return;
       case 'full':
+        // Refused: release the camera (its light stays on otherwise) and say what to do.
         state.full = true;
         state.joined = false;
-        notice('room ' + m.roomId + ' is full');
+        stopLocalMedia();
+        notice('room ' + m.roomId + ' is full (two people are already in a call there): pick another room id and press Join');
         return;
       case 'error':
         state.lastError = { code: m.code, reason: m.reason };
