@@ -83,7 +83,7 @@ for n in $STEPS; do
   loss=$(p "$f" loss_pct p50)
   drops=$(( $(rcvbuf_errors) - drops0 ))
   note=""
-  grep -q '"saturated": true' "$f" && note="tester saturated"
+  grep -q '"saturated": true' "$f" && note="tester saturated or machine overloaded (see warnings)"
   if [ "$drops" -gt 0 ]; then
     note="${note:+$note; }UDP receive buffers overflowed"
   fi

@@ -275,3 +275,20 @@ func TestMergeMissingShardFails(t *testing.T) {
 		t.Fatalf("shard report fails: %+v", parts[1].Checks)
 	}
 }
+
+// TestTesterOverloadedMachineWarns: a run on a machine whose load average is far above its
+// cores (other processes, not the tester) carries a warning, even when the tester's own CPU
+// and ticker look fine; a quiet machine gets none.
+func TestTesterOverloadedMachineWarns(t *testing.T) {
+	t.Parallel()
+	busy := TesterStats{Cores: 2, CPUPct: 14, LoadAvg1: 8.4, TickLagMs: newDist(), StartLagMs: newDist()}
+	busy.judge()
+	if !busy.Saturated || len(busy.Warnings) != 1 || !strings.Contains(busy.Warnings[0], "load average 8.4 on 2 cores") {
+		t.Fatalf("busy machine: saturated=%v warnings %q", busy.Saturated, busy.Warnings)
+	}
+	quiet := TesterStats{Cores: 2, CPUPct: 14, LoadAvg1: 1.3, TickLagMs: newDist(), StartLagMs: newDist()}
+	quiet.judge()
+	if quiet.Saturated || len(quiet.Warnings) != 0 {
+		t.Fatalf("quiet machine: saturated=%v warnings %q", quiet.Saturated, quiet.Warnings)
+	}
+}
