@@ -246,8 +246,14 @@ func TestClientKeepaliveTimeout(t *testing.T) {
 	if ci := c.CloseInfo(); ci.Code != 1006 || ci.ByServer {
 		t.Fatalf("CloseInfo = %+v, want 1006 by client", ci)
 	}
+	// The server's handler reads the pings on its own schedule: they are in its socket
+	// buffer when the client gives up, but it may not have read them yet (seen under -race:
+	// "saw 0" right after Done), so wait for them, bounded.
+	for deadline := time.Now().Add(3 * time.Second); pingsSeen.Load() < 2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if pingsSeen.Load() < 2 {
-		t.Fatalf("server saw %d pings, want >= 2", pingsSeen.Load())
+		t.Fatalf("server saw %d pings (client sent %d), want >= 2", pingsSeen.Load(), c.Stats().Pings)
 	}
 	if _, ok := <-c.Events(); ok {
 		t.Fatal("Events not closed")
