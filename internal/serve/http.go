@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io/fs"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -28,6 +30,13 @@ const pagePolicy = "default-src 'self'; script-src 'self'; style-src 'self' 'uns
 // call page, /config the ICE configuration, /healthz the stats.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/ws" || websocket.IsWebSocketUpgrade(r) {
+		if len(s.cfg.Signal.AllowedOrigins) > 0 && s.sameOrigin(r) {
+			// Our own call page: the Origin allowlist is for other sites' pages, and the
+			// page this server hands out must always reach it. The signaling server
+			// accepts a request without Origin (as from a non-browser client).
+			r = r.Clone(r.Context())
+			r.Header.Del("Origin")
+		}
 		s.sig.ServeHTTP(w, r)
 		return
 	}
@@ -46,6 +55,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// sameOrigin tells whether r comes from a page of this server: its Origin names the
+// scheme this server speaks and the host:port the request was sent to.
+func (s *Server) sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	scheme := "http"
+	if s.tls {
+		scheme = "https"
+	}
+	return strings.EqualFold(u.Scheme, scheme) && strings.EqualFold(u.Host, r.Host)
 }
 
 // rtcConfiguration is the browser's RTCConfiguration, as /config returns it.

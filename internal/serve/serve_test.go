@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/pion/turn/v5"
 
+	"github.com/rtcctl/rtcctl/internal/signal"
 	"github.com/rtcctl/rtcctl/internal/testenv"
 	"github.com/rtcctl/rtcctl/internal/turnserver"
 )
@@ -334,6 +335,32 @@ func TestAnyPathUpgrade(t *testing.T) {
 		t.Fatalf("cross-origin upgrade refused: %v", err)
 	}
 	c.Close()
+}
+
+// TestAllowedOriginKeepsOwnPage: with an Origin allowlist (the course's nginx page), the
+// call page this server serves itself still reaches the signaling; other origins get 403.
+func TestAllowedOriginKeepsOwnPage(t *testing.T) {
+	t.Parallel()
+	s, _ := start(t, Config{Signal: signal.ServerConfig{AllowedOrigins: []string{"https://course.example"}}})
+	own := strings.TrimSuffix(s.HTTPURL(), "/")
+	for origin, want := range map[string]int{
+		own:                                      http.StatusSwitchingProtocols,
+		"https://course.example":                 http.StatusSwitchingProtocols,
+		"https://evil.example":                   http.StatusForbidden,
+		strings.Replace(own, "http", "https", 1): http.StatusForbidden, // another scheme is another origin
+	} {
+		c, resp, err := websocket.DefaultDialer.Dial(s.SignalURL(), http.Header{"Origin": {origin}})
+		got := 0
+		if resp != nil {
+			got = resp.StatusCode
+		}
+		if c != nil {
+			c.Close()
+		}
+		if got != want {
+			t.Errorf("Origin %s: HTTP %d (%v), want %d", origin, got, err, want)
+		}
+	}
 }
 
 func TestCloseGracefulAndIdempotent(t *testing.T) {
