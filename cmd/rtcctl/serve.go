@@ -366,8 +366,13 @@ func printServeBanner(st *report.Streams, srv *serve.Server) {
 			st.Progressf("  turn auth:  static user(s) %s, realm %q (passwords not printed)", strings.Join(in.TURNUsers, ", "), in.TURNRealm)
 		}
 	}
-	if host, _, err := net.SplitHostPort(srv.Addr().String()); err == nil && !isLoopbackHost(host) &&
-		len(in.TURNURLs) > 0 && strings.Contains(in.TURNURLs[0], "turn:127.") {
+	host, _, err := net.SplitHostPort(srv.Addr().String())
+	exposed := err == nil && !isLoopbackHost(host)
+	if exposed && !in.TLS {
+		st.Progressf("  %s the page is reachable from the network over plain http: browsers on other machines give it no camera or microphone (they allow them only on https or localhost): add --tls-self-signed or --tls-cert/--tls-key",
+			report.Paint(st.ColorErr, "warning:", report.Warn...))
+	}
+	if exposed && len(in.TURNURLs) > 0 && strings.Contains(in.TURNURLs[0], "turn:127.") {
 		st.Progressf("  %s the page is reachable from the network but TURN listens on loopback: remote browsers cannot use it (add --turn-listen 0.0.0.0:3478 --turn-relay-ip <this host's IP>)",
 			report.Paint(st.ColorErr, "warning:", report.Warn...))
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/rtcctl/rtcctl/internal/report"
+	"github.com/rtcctl/rtcctl/internal/serve"
 	"github.com/rtcctl/rtcctl/internal/turnserver"
 )
 
@@ -237,5 +238,33 @@ func TestServeBadCertFiles(t *testing.T) {
 	code, _, errOut := execMainForTest(t, "serve", "--listen", "127.0.0.1:0", "--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k.pem")
 	if code != ExitCouldntRun || !strings.Contains(errOut, "--tls-cert") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestServeBannerWarnsPlainHTTPOnNetwork: a page reachable from other machines over plain
+// http gets no camera there; the banner says so and how to fix it, and only then.
+func TestServeBannerWarnsPlainHTTPOnNetwork(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  serve.Config
+		warn bool
+	}{
+		{"network, plain http", serve.Config{Addr: "0.0.0.0:0"}, true},
+		{"network, self-signed https", serve.Config{Addr: "0.0.0.0:0", TLSSelfSigned: true}, false},
+		{"loopback, plain http", serve.Config{Addr: "127.0.0.1:0"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := serve.Start(context.Background(), tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			var out, errb syncBuffer
+			printServeBanner(report.Buffers(&out, &errb), srv)
+			got := strings.Contains(errb.String(), "--tls-self-signed")
+			if got != tc.warn {
+				t.Fatalf("https warning shown: %v, want %v:\n%s", got, tc.warn, errb.String())
+			}
+		})
 	}
 }
