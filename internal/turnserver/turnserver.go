@@ -92,6 +92,7 @@ type Server struct {
 	host   string // host used in URLs
 	tcp    *trackingListener
 	gate   *logGate
+	authLg authLogLimiter
 	closed sync.Once
 	cerr   error
 
@@ -151,7 +152,7 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, gate: gate, tcp: &trackingListener{Listener: tcp, conns: map[net.Conn]struct{}{}}}
+	s := &Server{cfg: cfg, gate: gate, authLg: authLogLimiter{now: cfg.Now}, tcp: &trackingListener{Listener: tcp, conns: map[net.Conn]struct{}{}}}
 	s.port = udp.LocalAddr().(*net.UDPAddr).Port
 	s.host = cfg.ListenIP
 	if listenIP.IsUnspecified() {
@@ -244,7 +245,9 @@ func (s *Server) auth(ra *turn.RequestAttributes) (string, []byte, bool) {
 		if err := turncred.Valid(ra.Username, s.cfg.Now()); err != nil {
 			s.authFail.Add(1)
 			s.expired.Add(1)
-			s.cfg.Logf("turn: auth refused from %s: REST username %q expired", ra.SrcAddr, ra.Username)
+			if ok, n := s.authLg.allow(ra.SrcAddr); ok {
+				s.cfg.Logf("turn: auth refused from %s: REST username %q expired%s", ra.SrcAddr, truncate(ra.Username), authSuffix(n))
+			}
 			return "", nil, false
 		}
 		_, user, _ := turncred.Parse(ra.Username)
@@ -255,7 +258,9 @@ func (s *Server) auth(ra *turn.RequestAttributes) (string, []byte, bool) {
 		return user, key, true
 	}
 	s.authFail.Add(1)
-	s.cfg.Logf("turn: auth refused from %s: unknown user %q", ra.SrcAddr, truncate(ra.Username))
+	if ok, n := s.authLg.allow(ra.SrcAddr); ok {
+		s.cfg.Logf("turn: auth refused from %s: unknown user %q%s", ra.SrcAddr, truncate(ra.Username), authSuffix(n))
+	}
 	return "", nil, false
 }
 
@@ -274,7 +279,9 @@ func (s *Server) events() turn.EventHandler {
 				return
 			}
 			s.authFail.Add(1)
-			s.cfg.Logf("turn: auth refused from %s/%s: wrong password for %q (%s)", src, proto, truncate(username), method)
+			if ok, n := s.authLg.allow(src); ok {
+				s.cfg.Logf("turn: auth refused from %s/%s: wrong password for %q (%s)%s", src, proto, truncate(username), method, authSuffix(n))
+			}
 		},
 		OnAllocationCreated: func(src, _ net.Addr, proto, userID, _ string, relay net.Addr, _ int) {
 			s.allocTotal.Add(1)

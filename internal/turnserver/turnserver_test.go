@@ -376,3 +376,35 @@ func TestIPv6Loopback(t *testing.T) {
 // discard is the pion client logger in tests: a client's goroutines may still log after
 // its test returned, when t.Logf is no longer allowed.
 func discard(string, ...any) {}
+
+// TestAuthRefusalLogIsRateLimited: a client retrying a wrong password (turnutils_uclient
+// wrote 31 lines in 3 ms) logs one refusal per address per 10 s; the next line after the
+// pause says how many were held back. Every refusal is still counted in the stats.
+func TestAuthRefusalLogIsRateLimited(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	clock := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	s, sink := startServer(t, Config{Users: map[string]string{"alice": "wonderland"}, Now: now})
+	count := func() int { return strings.Count(sink.text(), "auth refused") }
+	for range 4 {
+		if _, err := allocate(t, newClient(t, s, "udp", "alice", "nope")); err == nil {
+			t.Fatal("allocation with a wrong password succeeded")
+		}
+	}
+	if st := s.Stats(); st.AuthFailures < 4 {
+		t.Fatalf("auth failures %d, want every refusal counted", st.AuthFailures)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d refusal lines for 4 quick attempts from one address, want 1:\n%s", n, sink.text())
+	}
+	mu.Lock()
+	clock = clock.Add(authLogEvery + time.Second)
+	mu.Unlock()
+	if _, err := allocate(t, newClient(t, s, "udp", "mallory", "x")); err == nil {
+		t.Fatal("unknown user allocated")
+	}
+	if n := count(); n != 2 || !strings.Contains(sink.text(), "more refusals from this address not logged") {
+		t.Fatalf("after the pause: %d refusal lines, want 2, the second counting the held-back ones:\n%s", n, sink.text())
+	}
+}
