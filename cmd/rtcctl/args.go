@@ -44,7 +44,13 @@ func interspersed(cmds []*cli.Command, args []string) []string {
 			}
 		}
 	}
-	var flags, pos []string
+	own := map[string]bool{}
+	for _, f := range cmd.Flags {
+		for _, n := range f.Names() {
+			own[n] = true
+		}
+	}
+	var globals, flags, pos []string
 	for j := 0; j < len(rest); j++ {
 		a := rest[j]
 		if a == "--" {
@@ -55,16 +61,28 @@ func interspersed(cmds []*cli.Command, args []string) []string {
 			pos = append(pos, a)
 			continue
 		}
-		flags = append(flags, a)
 		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if globalBoolFlags[name] && !own[name] {
+			// A global flag written after the command (rtcctl call ... -q) goes
+			// before the command name, where urfave/cli looks for it.
+			globals = append(globals, a)
+			continue
+		}
+		flags = append(flags, a)
 		if !hasValue && !boolFlags[name] && j+1 < len(rest) {
 			j++
 			flags = append(flags, rest[j])
 		}
 	}
-	out := append(prefix, flags...)
+	out := append([]string{}, prefix[:i]...)
+	out = append(out, globals...)
+	out = append(out, prefix[i:]...)
+	out = append(out, flags...)
 	return append(out, pos...)
 }
+
+// globalBoolFlags are the app-level flags (all boolean) accepted anywhere on the line.
+var globalBoolFlags = map[string]bool{"quiet": true, "q": true, "verbose": true}
 
 func findCommand(cmds []*cli.Command, name string) *cli.Command {
 	for _, c := range cmds {

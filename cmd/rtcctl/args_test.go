@@ -29,6 +29,8 @@ func TestInterspersedFlagsMoveBeforeArguments(t *testing.T) {
 			[]string{"rtcctl", "probe-turn", "x", "--", "--json"}},
 		{"subcommand", []string{"rtcctl", "report", "merge", "a.json", "-o", "m.json", "b.json"},
 			[]string{"rtcctl", "report", "merge", "-o", "m.json", "a.json", "b.json"}},
+		{"global flags after the command", []string{"rtcctl", "probe-turn", "turn:h", "--user", "u", "-q", "--verbose"},
+			[]string{"rtcctl", "-q", "--verbose", "probe-turn", "--user", "u", "turn:h"}},
 		{"unknown command untouched", []string{"rtcctl", "nope", "x", "--y"},
 			[]string{"rtcctl", "nope", "x", "--y"}},
 	}

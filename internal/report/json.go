@@ -14,6 +14,7 @@ const SchemaVersion = 1
 func WriteJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // "a->b" stays readable; reports are not embedded in HTML
 	if err := enc.Encode(v); err != nil {
 		return fmt.Errorf("report: json: %w", err)
 	}

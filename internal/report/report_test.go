@@ -54,6 +54,16 @@ func TestProgressQuiet(t *testing.T) {
 	}
 }
 
+func TestWriteJSONKeepsArrows(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteJSON(&b, map[string]string{"direction": "a->b <ok>"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `"a->b <ok>"`) {
+		t.Fatalf("got %q", b.String())
+	}
+}
+
 func TestWriteJSONIndented(t *testing.T) {
 	var b bytes.Buffer
 	if err := WriteJSON(&b, map[string]int{"version": SchemaVersion}); err != nil {
