@@ -103,7 +103,8 @@ type ServerConfig struct {
 	// an Origin header (non-browser clients) are always accepted.
 	AllowedOrigins []string
 	// Logf receives one line per event (open, join, leave, full, replaced, error reply,
-	// evict, close); message bodies are never logged. Nil: no logging.
+	// evict, close); error replies log one line per second per connection at most, with a
+	// count of the others. Message bodies are never logged. Nil: no logging.
 	Logf func(format string, args ...any)
 	// Now is the clock (test hook; default time.Now).
 	Now func() time.Time

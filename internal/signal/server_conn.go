@@ -49,6 +49,10 @@ type conn struct {
 	last      time.Time
 	abuse     int
 	lastLimit time.Time
+
+	// Error logging, read goroutine only (errors answer this connection's own frames).
+	lastErrLog time.Time
+	errQuiet   int
 }
 
 func newConn(s *Server, ws *websocket.Conn, id uint64, remote string) *conn {
@@ -376,7 +380,17 @@ func (c *conn) replyError(code int, reason string) {
 		return
 	}
 	c.s.errorsSent.Add(1)
-	c.s.cfg.Logf("signal: conn %d error %d: %s", c.id, code, reason)
+	// One log line per second per connection at most, so a flood cannot flood the log.
+	if now := c.s.cfg.Now(); c.lastErrLog.IsZero() || now.Sub(c.lastErrLog) >= time.Second {
+		more := ""
+		if c.errQuiet > 0 {
+			more = fmt.Sprintf(" (%d more errors not logged)", c.errQuiet)
+		}
+		c.s.cfg.Logf("signal: conn %d error %d: %s%s", c.id, code, reason, more)
+		c.lastErrLog, c.errQuiet = now, 0
+	} else {
+		c.errQuiet++
+	}
 	c.reply(b)
 }
 

@@ -818,6 +818,9 @@ func serverCases() []serverCase {
 				if st := e.srv.Stats(); st.DroppedSlow != 0 || st.Errors != 300 || got == 0 {
 					t.Fatalf("stats %+v, %d replies received", st, got)
 				}
+				if n := strings.Count(e.logs.all(), "error 400"); n > 10 {
+					t.Fatalf("%d error lines logged for one flood; want a few", n)
+				}
 			}},
 		{name: "concurrent churn leaves consistent state", cfg: ServerConfig{RatePerSec: -1},
 			run: func(t *testing.T, e *srvEnv) {
