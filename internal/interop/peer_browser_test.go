@@ -8,6 +8,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/rtcctl/rtcctl/internal/media"
 	"github.com/rtcctl/rtcctl/internal/peer"
 	"github.com/rtcctl/rtcctl/internal/signal"
 	"github.com/rtcctl/rtcctl/internal/testenv"
@@ -99,9 +100,9 @@ func requireChromiumMediaAtRtcctl(t *testing.T, res *peer.Result, i int, wantRol
 	if video == nil || audio == nil {
 		t.Fatalf("rtcctl did not receive both tracks from Chromium:\n%s", dump())
 	}
-	// Chrome's fake camera runs at 20-30 fps; allow for a busy 2-core CI machine.
-	if video.FPS < 5 || video.FramesDecoded < 20 {
-		t.Errorf("Chromium video at rtcctl: %.1f fps, %d frames decoded; want >= 5 fps", video.FPS, video.FramesDecoded)
+	// The camera hook asks Chrome for 15 fps; half of it allows for a busy CI machine.
+	if video.FPS < 7 || video.FramesDecoded < 20 {
+		t.Errorf("Chromium video at rtcctl: %.1f fps, %d frames decoded; want >= 7 fps (half of the 15 fps asked of the camera)", video.FPS, video.FramesDecoded)
 	}
 	if video.Black {
 		t.Errorf("Chromium video at rtcctl judged black (the fake camera is dark but structured)")
@@ -128,8 +129,19 @@ func peerConfig(srv string, room string, format signal.CandidateFormat, d time.D
 		Duration:        d,
 		Network:         peer.NetworkLoopback,
 		PeerTimeout:     20 * time.Second,
+		// Small and light: the suite shares 2 cores with the race detector and other
+		// packages' tests, and a starved encoder measures the machine, not interop.
+		VideoProfile: media.VideoProfile{Width: rtcctlWidth, Height: rtcctlHeight, FPS: rtcctlFPS, BitrateKbps: 300},
 	}
 }
+
+// The rtcctl sender's video in browser tests; Chromium must decode it at no less than
+// half the sent rate.
+const (
+	rtcctlWidth, rtcctlHeight = 320, 240
+	rtcctlFPS                 = 15
+	minBrowserFPS             = rtcctlFPS / 2
+)
 
 // TestBrowserAndRtcctl: Chromium on serve's page and rtcctl call each other, in both join
 // orders and with each side sending the other candidate format; media is checked on both
@@ -171,7 +183,7 @@ func TestBrowserAndRtcctl(t *testing.T) {
 			if st.Role != wantBrowserRole {
 				t.Errorf("Chromium role %q, want %q", st.Role, wantBrowserRole)
 			}
-			m := tab.requireMedia(10)
+			m := tab.requireMedia(minBrowserFPS)
 			t.Logf("Chromium got from rtcctl: %.1f fps, %d audio B/2s, pair %s/%s",
 				m.FPS, m.AudioBytes, m.Stats.LocalCandidateType, m.Stats.RemoteCandidateType)
 			res := p.wait(t, 30*time.Second)
@@ -201,7 +213,7 @@ func TestBrowserAndRtcctlRelayOnlyCoturn(t *testing.T) {
 		{"urls": []string{turn.UDPURL()}, "username": user, "credential": pass}}})
 	tab := openCallPage(t, "chromium", pageURL(srv.HTTPURL(), room, "autojoin=1", "relay=1"), string(iceCfg))
 	tab.waitState("connected", 20*time.Second, func(s pageState) bool { return s.Connection == "connected" })
-	m := tab.requireMedia(10)
+	m := tab.requireMedia(minBrowserFPS)
 	if m.Stats.LocalCandidateType != "relay" {
 		t.Errorf("Chromium's selected local candidate is %q, want relay", m.Stats.LocalCandidateType)
 	}
@@ -223,7 +235,7 @@ func TestBrowserLeavesAndRejoins(t *testing.T) {
 	p.waitJoined(t, 10*time.Second)
 	tab := openCallPage(t, "chromium", pageURL(srv.HTTPURL(), room, "autojoin=1"))
 	tab.waitState("first call connected", 20*time.Second, func(s pageState) bool { return s.Connection == "connected" })
-	tab.requireMedia(10)
+	tab.requireMedia(minBrowserFPS)
 	time.Sleep(2 * time.Second) // let rtcctl measure the first call
 	tab.do(`window.rtcctl.leave()`)
 	tab.waitState("left", 5*time.Second, func(s pageState) bool { return !s.Joined && s.WS == "closed" })
@@ -233,7 +245,7 @@ func TestBrowserLeavesAndRejoins(t *testing.T) {
 	if st.Role != "callee" {
 		t.Errorf("rejoining Chromium role %q, want callee (rtcctl is already in the room)", st.Role)
 	}
-	tab.requireMedia(10)
+	tab.requireMedia(minBrowserFPS)
 	res := p.wait(t, 40*time.Second)
 	if len(res.Calls) != 2 {
 		t.Fatalf("rtcctl took %d calls, want 2 (one per Chromium join)", len(res.Calls))
