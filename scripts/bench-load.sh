@@ -99,7 +99,15 @@ for n in $STEPS; do
     fi
   fi
 done
-echo "knee: $knee concurrent calls at >= ${TARGET}% success${MAX_LOSS:+ and p95 loss <= ${MAX_LOSS}%} (reports in $OUT/)"
+crit=">= ${TARGET}% success${MAX_LOSS:+ and p95 loss <= ${MAX_LOSS}%}"
+if [ "$fails" -eq 0 ]; then
+  # Every step passed: the knee lies beyond the last step, not at it.
+  echo "knee: not reached: every step up to $knee concurrent calls kept $crit; add larger STEPS to find it (reports in $OUT/)"
+elif [ "$knee" -eq 0 ]; then
+  echo "knee: below the first step: no step kept $crit (reports in $OUT/)"
+else
+  echo "knee: $knee concurrent calls at $crit (reports in $OUT/)"
+fi
 echo "udp-drops are datagrams the kernel dropped on full socket receive buffers (machine-wide);"
 echo "when they appear, loss comes from buffer overflow (net.core.rmem_default=$(cat /proc/sys/net/core/rmem_default 2>/dev/null || echo '?')),"
 echo "not from the network: the shared encoder sends every call's frame at the same instant."
