@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 
 	"github.com/rtcctl/rtcctl/internal/signal"
@@ -374,6 +375,9 @@ func TestCloseGracefulAndIdempotent(t *testing.T) {
 	sendJSON(t, c, map[string]any{"cmd": "join", "roomId": "1", "uid": "u"})
 	addr := s.Addr().String()
 	turnPort := s.TURN().Port()
+	if !stunAnswers(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(turnPort))) {
+		t.Fatal("the running TURN server does not answer a STUN binding request")
+	}
 
 	got := make(chan error, 1)
 	go func() {
@@ -404,19 +408,50 @@ func TestCloseGracefulAndIdempotent(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("client never saw the server close")
 	}
-	// Both ports are free again.
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("HTTP port still taken after Close: %v", err)
+	// Nothing listens on either port any more. (Not checked by binding them again: on a
+	// busy machine a freed ephemeral port is soon the local port of some other process's
+	// connection or UDP socket, and the bind then fails although serve let go of it.)
+	if c, err := net.DialTimeout("tcp", addr, 2*time.Second); err == nil {
+		c.Close()
+		t.Fatalf("HTTP port %s still accepts connections after Close", addr)
 	}
-	ln.Close()
-	ts, err := turnserver.Start(turnserver.Config{Port: turnPort, Secret: "k"})
-	if err != nil {
-		t.Fatalf("TURN port still taken after Close: %v", err)
+	turnAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(turnPort))
+	if c, err := net.DialTimeout("tcp", turnAddr, 2*time.Second); err == nil {
+		c.Close()
+		t.Fatalf("TURN TCP port %s still accepts connections after Close", turnAddr)
 	}
-	ts.Close()
+	if stunAnswers(t, turnAddr) {
+		t.Fatalf("TURN UDP port %s still answers STUN after Close", turnAddr)
+	}
 	if !strings.Contains(sink.text(), "serve: stopped") {
 		t.Fatalf("no stop log line:\n%s", sink.text())
+	}
+}
+
+// stunAnswers sends a STUN binding request over UDP to addr and tells whether a binding
+// response comes back within 500 ms (a refused or silent port does not answer).
+func stunAnswers(t *testing.T, addr string) bool {
+	t.Helper()
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := stun.MustBuild(stun.TransactionID, stun.BindingRequest)
+	if _, err := c.Write(req.Raw); err != nil {
+		return false
+	}
+	_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	buf := make([]byte, 1500)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			return false
+		}
+		resp := &stun.Message{Raw: buf[:n]}
+		if resp.Decode() == nil && resp.TransactionID == req.TransactionID && resp.Type == stun.BindingSuccess {
+			return true
+		}
 	}
 }
 
@@ -492,11 +527,11 @@ func TestStartErrors(t *testing.T) {
 	if !errors.Is(err, ErrAddrInUse) {
 		t.Fatalf("err = %v", err)
 	}
-	again, err := turnserver.Start(turnserver.Config{Secret: "k", Port: port})
-	if err != nil {
-		t.Fatalf("TURN port left open by a failed Start: %v", err)
+	// Checked by probing, not by binding the port again (see TestCloseGracefulAndIdempotent).
+	turnAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if stunAnswers(t, turnAddr) {
+		t.Fatalf("TURN port %s left open by a failed Start", turnAddr)
 	}
-	again.Close()
 
 	// And a TURN port in use must not leave the HTTP port open.
 	free, err := net.Listen("tcp", "127.0.0.1:0")
@@ -509,11 +544,10 @@ func TestStartErrors(t *testing.T) {
 	if !errors.Is(err, ErrAddrInUse) {
 		t.Fatalf("err = %v", err)
 	}
-	ln, err := net.Listen("tcp", httpAddr)
-	if err != nil {
-		t.Fatalf("HTTP port left open by a failed Start: %v", err)
+	if c, err := net.DialTimeout("tcp", httpAddr, 2*time.Second); err == nil {
+		c.Close()
+		t.Fatalf("HTTP port %s left open by a failed Start", httpAddr)
 	}
-	ln.Close()
 }
 
 func TestStartWithCancelledContext(t *testing.T) {
