@@ -1,6 +1,7 @@
 package signal
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -83,6 +84,11 @@ func (s *Server) livenessLoop() {
 				if c.evicted.CompareAndSwap(false, true) {
 					s.evicted.Add(1)
 					s.cfg.Logf("signal: conn %d evicted: silent for %v", c.id, idle)
+					// Say why before cutting: a client that still reads sees 1001
+					// with the reason instead of a bare 1006 that looks like a proxy cut.
+					_ = c.ws.WriteControl(websocket.CloseMessage,
+						websocket.FormatCloseMessage(websocket.CloseGoingAway, fmt.Sprintf("idle timeout: nothing received for %v", idle)),
+						time.Now().Add(evictCloseWait))
 					c.abort("evicted: idle")
 				}
 				continue
@@ -96,3 +102,6 @@ func (s *Server) livenessLoop() {
 		snap = snap[:0]
 	}
 }
+
+// evictCloseWait bounds the close-frame write to an evicted (possibly dead) client.
+const evictCloseWait = 100 * time.Millisecond

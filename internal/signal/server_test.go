@@ -620,6 +620,13 @@ func serverCases() []serverCase {
 					t.Fatalf("stats %+v, want Evicted 1, Conns 1", st)
 				}
 			}},
+		{name: "idle client without server pings is told why it is closed",
+			cfg: ServerConfig{PingInterval: -1, IdleTimeout: 300 * time.Millisecond},
+			run: func(t *testing.T, e *srvEnv) {
+				a := e.dial(t, "a")
+				a.expectClose(websocket.CloseGoingAway)
+				e.logs.want(t, "evicted: silent for 300ms")
+			}},
 		{name: "rate limit: burst passes, then error 429, connection kept",
 			cfg: ServerConfig{RatePerSec: 10, Now: frozenClock()},
 			run: func(t *testing.T, e *srvEnv) {
