@@ -90,14 +90,23 @@ func newSquatters(t *testing.T, url, room string) func() {
 			t.Fatal(err)
 		}
 	}
-	// The second squatter's resp-join proves both are in.
-	select {
-	case f := <-conns[1].in:
-		if f.err != nil || f.m.Cmd != "resp-join" {
-			t.Fatalf("squatter got %+v", f)
+	// A resp-join to one and a new-peer to the other prove both are in. The two joins
+	// race on their own connections, so either squatter may be the one that came second.
+	got := map[string]bool{}
+	deadline := time.After(5 * time.Second)
+	for _, c := range conns {
+		select {
+		case f := <-c.in:
+			if f.err != nil {
+				t.Fatalf("squatter got %+v", f)
+			}
+			got[f.m.Cmd] = true
+		case <-deadline:
+			t.Fatal("squatters never met")
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("squatters never met")
+	}
+	if !got["resp-join"] || !got["new-peer"] {
+		t.Fatalf("squatters got %v, want one resp-join and one new-peer", got)
 	}
 	return func() {
 		for _, c := range conns {
