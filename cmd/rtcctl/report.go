@@ -29,7 +29,9 @@ const reportMergeDescription = `Merges the JSON reports of load shards (rtcctl l
 counts and verdict groups are summed, distributions merged, and every percentile is
 recomputed from the merged samples (never an average of percentiles). The thresholds of
 the first report are re-checked on the merged data (threshold flags given here replace
-them); the exit code says whether they pass: 0 pass, 1 thresholds failed, 2 bad input.
+them), and a shard of the run without a report fails the "shards" check (a crashed shard
+must not pass as a smaller run); the exit code says whether they pass: 0 pass, 1 a check
+failed, 2 bad input.
 
 Examples:
    rtcctl report merge shard-0.json shard-1.json shard-2.json
