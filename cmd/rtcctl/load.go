@@ -393,6 +393,9 @@ func finishLoadReport(s *report.Streams, rep *load.Report, asJSON bool, junit st
 	for _, w := range rep.Tester.Warnings {
 		fmt.Fprintln(s.Err, report.Paint(s.ColorErr, "warning: ", report.Warn...)+w)
 	}
+	if rep.Interrupted {
+		return checkFailed{summary: "load: interrupted; the report covers the part that ran"}
+	}
 	if !rep.Pass {
 		return checkFailed{summary: fmt.Sprintf("load: %s failed", strings.Join(rep.FailedChecks(), ", "))}
 	}

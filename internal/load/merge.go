@@ -73,6 +73,7 @@ func Merge(reports ...*Report) (*Report, error) {
 		out.Calls.Started += r.Calls.Started
 		out.Calls.Succeeded += r.Calls.Succeeded
 		out.Calls.PeakRunning += r.Calls.PeakRunning
+		out.Interrupted = out.Interrupted || r.Interrupted
 		for _, g := range r.Failures {
 			j, ok := groups[g.Verdict]
 			if !ok {

@@ -31,6 +31,8 @@ type Report struct {
 	RoomsTotal int `json:"rooms_total"`
 	// Shards lists the shards this report covers (one for a single run).
 	Shards []Shard `json:"shards"`
+	// Interrupted says the run was stopped from outside (Ctrl-C) before it could finish.
+	Interrupted bool `json:"interrupted,omitempty"`
 	// Merged is the number of reports Merge combined into this one (0: a single run).
 	Merged int `json:"merged,omitempty"`
 	// Started is the wall-clock start (the earliest, for a merged report); ElapsedMs the
@@ -269,7 +271,7 @@ func (t *TesterStats) judge() {
 // Check is one threshold check.
 type Check struct {
 	// Name identifies the check ("success", "p95_connect", "p95_loss", "p5_fps",
-	// "p99_message", "shards").
+	// "p99_message", "interrupted", "shards").
 	Name string `json:"name"`
 	// Limit and Value are in the unit named by Unit.
 	Limit float64 `json:"limit"`
@@ -337,6 +339,13 @@ func (r *Report) Evaluate() {
 		Pass:   c.SuccessPct >= th.MinSuccessPct,
 		Detail: fmt.Sprintf("%d of %d rooms succeeded (need >= %g%%)", c.Succeeded, c.Planned, th.MinSuccessPct),
 	}}
+	if r.Interrupted {
+		r.Checks = append(r.Checks, Check{
+			Name: "interrupted", Limit: float64(c.Planned), Value: float64(c.Started), Unit: "rooms",
+			Detail: fmt.Sprintf("the run was interrupted after %.1f s with %d of %d rooms started: the numbers describe a partial run",
+				r.ElapsedMs/1000, c.Started, c.Planned),
+		})
+	}
 	if missing := r.missingShards(); len(missing) > 0 {
 		names := make([]string, len(missing))
 		for i, sh := range missing {

@@ -168,12 +168,14 @@ func (c *collector) status(idx int) func(LiveStatus) {
 // Run returns an error only when the run could not happen at all (bad config). The run
 // ends when every room has finished or cfg.Timeout (or ctx) expires: rooms still running
 // then are cancelled and reported with verdict "timeout", rooms never started with
-// "not-started".
+// "not-started". A run whose ctx is cancelled (Ctrl-C) is marked Interrupted and fails
+// the "interrupted" check.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 
@@ -240,7 +242,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				col.mu.Lock()
 				col.active++ // add() decrements
 				col.mu.Unlock()
-				col.add(outcome{room: r, verdict: "not-started", err: "the run's deadline passed before this room was due"})
+				why := "the run's deadline passed before this room was due"
+				if parent.Err() != nil {
+					why = "the run was interrupted before this room was due"
+				}
+				col.add(outcome{room: r, verdict: "not-started", err: why})
 			}
 			break
 		}
@@ -274,6 +280,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Tester.StartLagMs = startLag
 	rep.ElapsedMs = ms(time.Since(start))
 	rep.Calls.Started = len(rooms) - notStarted
+	rep.Interrupted = parent.Err() != nil
 	rep.Calls.PeakRunning = col.peakActive
 	if rep.Media != nil {
 		rep.Media.PeakConnected = col.peakConnected

@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -91,5 +92,47 @@ func TestRunnerPanicIsAVerdict(t *testing.T) {
 	// Room 0 is a fakeRunner ice-failed room; room 2 panicked; 1, 3, 4, 5 succeed.
 	if got["panic"] != 1 || got["ice-failed"] != 1 || rep.Calls.Succeeded != 4 {
 		t.Fatalf("verdicts %v, calls %+v", got, rep.Calls)
+	}
+}
+
+// TestRunInterrupted: a run stopped from outside (Ctrl-C cancels ctx) says so: it is
+// marked interrupted, fails the "interrupted" check, and the rooms it never started are
+// "not-started" because of the interruption, not of a deadline.
+func TestRunInterrupted(t *testing.T) {
+	t.Parallel()
+	blocking := func(ctx context.Context, _ Room, _ func(LiveStatus)) CallResult {
+		<-ctx.Done()
+		return CallResult{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+	defer cancel()
+	rep, err := Run(ctx, Config{Mode: ModeMedia, Rooms: 20, Ramp: 10, Timeout: time.Minute, Runner: blocking})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Interrupted || rep.Pass {
+		t.Fatalf("interrupted %v pass %v, want an interrupted, failed run", rep.Interrupted, rep.Pass)
+	}
+	var check *Check
+	for i := range rep.Checks {
+		if rep.Checks[i].Name == "interrupted" {
+			check = &rep.Checks[i]
+		}
+	}
+	if check == nil || check.Pass || !strings.Contains(check.Detail, "of 20 rooms started") {
+		t.Fatalf("checks %+v, want a failed interrupted check", rep.Checks)
+	}
+	for _, g := range rep.Failures {
+		if g.Verdict == "not-started" && !strings.Contains(g.Example, "interrupted") {
+			t.Fatalf("not-started rooms explained as %q", g.Example)
+		}
+	}
+	// A run that merely hits its own deadline is not "interrupted".
+	rep, err = Run(context.Background(), Config{Mode: ModeMedia, Rooms: 5, Ramp: 10, Timeout: 200 * time.Millisecond, Runner: blocking})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Interrupted {
+		t.Fatal("a run that hit its own deadline is marked interrupted")
 	}
 }
