@@ -83,7 +83,6 @@ up() { # mode: eim | symmetric
 }
 
 start_services() {
-  WORK=$(mktemp -d /tmp/rtcctl-natlab.XXXXXX)
   ns $PUB turnserver -n --log-file=stdout --simple-log --no-cli --no-tls --no-dtls -a \
     -u "$TURN_USER:$TURN_PASS" -r natlab --listening-ip=10.200.0.1 --listening-ip=10.200.0.2 \
     --relay-ip=10.200.0.1 --listening-port=3478 --alt-listening-port=3479 \
@@ -155,6 +154,7 @@ probe_stun() { # MODE WANT
 run() {
   trap cleanup EXIT
   trap 'exit 130' INT TERM
+  WORK=$(mktemp -d /tmp/rtcctl-natlab.XXXXXX)
   if [ ! -x "$RTCCTL" ]; then go build -o "$RTCCTL" ./cmd/rtcctl; fi
   STUN=(--ice-server stun:10.200.0.1:3478)
   TURN=(--ice-server "turn:10.200.0.1:3478?transport=udp" --ice-user "$TURN_USER" --ice-pass "$TURN_PASS")
