@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 export CGO_ENABLED := 1
 
-.PHONY: all build deps mod test test-short lint bench bench-load demo clean fuzz
+.PHONY: all build deps mod test test-short lint bench bench-load demo clean fuzz smoke-deploy natlab
 
 all: build
 
@@ -43,6 +43,15 @@ bench-load: build
 # serve + embedded TURN + a verified relay-only call, all on loopback.
 demo: build
 	./scripts/demo.sh
+
+# nginx wss :8098 -> rtcctl serve :8099 + coturn :3478 on loopback: 75 s calls with and
+# without keepalive, doctor green, then four faults named (~2.5 min). Needs those ports free.
+smoke-deploy: build
+	./scripts/smoke-deploy.sh
+
+# Network-namespace NAT lab (root): symmetric vs endpoint-independent NATs, STUN vs TURN (~1 min).
+natlab: build
+	./scripts/natlab.sh
 
 clean:
 	rm -rf bin
