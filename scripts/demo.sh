@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # demo.sh: run `rtcctl serve --turn` on loopback (signaling + call page + embedded TURN),
-# wait until it is healthy, print the page URL to open in two browser tabs, and keep it
-# running until Ctrl-C. `make demo` builds bin/rtcctl first; this script builds nothing.
+# wait until it is healthy, run a verified relay-only `rtcctl call` through it and print
+# the report. On a terminal serve then keeps running for two browser tabs until Ctrl-C;
+# otherwise the demo ends with the call's exit code. `make demo` builds bin/rtcctl first.
 #
 # Extending: put the work that needs a healthy server in after_healthy() below (e.g. a
 # verified headless call). It runs once /healthz answers, with these variables set:
@@ -15,7 +16,9 @@
 # Environment:
 #   DEMO_LISTEN=127.0.0.1:8099       HTTP/WebSocket address
 #   DEMO_TURN_LISTEN=127.0.0.1:3478  TURN UDP+TCP address
-#   DEMO_SECONDS=N                   stop by itself after N seconds (default: wait for Ctrl-C)
+#   DEMO_SECONDS=N                   keep serving N seconds after the call (default: until
+#                                    Ctrl-C on a terminal, not at all otherwise)
+#   DEMO_CALL_DURATION=5s            media measured in the verified call
 #   DEMO_HEALTH_TIMEOUT=15           seconds to wait for /healthz
 #   RTCCTL_BIN=bin/rtcctl
 set -euo pipefail
@@ -30,10 +33,18 @@ export RTCCTL_BIN
 
 say() { printf 'demo: %s\n' "$*" >&2; }
 
-# after_healthy runs once serve answers /healthz. EXTEND HERE.
+# after_healthy runs once serve answers /healthz: a verified relay-only call through it.
 after_healthy() {
-  say "open ${DEMO_HTTP_URL}?room=100 in two browser tabs and press Join in both"
-  say "(or ${DEMO_HTTP_URL}?room=100&autojoin=1 to join on load; add &relay=1 to force TURN)"
+  say "verified call: $RTCCTL_BIN call --server $DEMO_WS_URL --ice-from-server --relay-only --require-relay"
+  local rc=0
+  "$RTCCTL_BIN" call --server "$DEMO_WS_URL" --ice-from-server --relay-only --require-relay \
+    --duration "${DEMO_CALL_DURATION:-5s}" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    say "the call did not pass (exit $rc); the report above says which check failed"
+    return "$rc"
+  fi
+  say "the call passed: media flowed both ways through the embedded TURN relay"
+  say "to try it by hand, open ${DEMO_HTTP_URL}?room=100 in two browser tabs and press Join in both"
 }
 
 if [ ! -x "$RTCCTL_BIN" ]; then
@@ -150,7 +161,11 @@ if [ -n "$DEMO_SECONDS" ]; then
   exit 0
 fi
 
-say "press Ctrl-C to stop"
+if [ ! -t 0 ]; then
+  # Not interactive (CI, a script): the verified call was the job.
+  exit 0
+fi
+say "serve keeps running for browsers; press Ctrl-C to stop"
 rc=0
 wait "$DEMO_SERVE_PID" || rc=$?
 DEMO_SERVE_PID=""
