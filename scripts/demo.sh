@@ -125,7 +125,9 @@ for _ in $(seq 1 $((DEMO_HEALTH_TIMEOUT * 10))); do
     say "serve exited with code $rc before it was healthy (see its message above)"
     exit "$rc"
   fi
-  if http_ok "${DEMO_HTTP_URL}healthz"; then
+  # Our serve must have bound the port itself ("serve: listening"): another process on it
+  # would answer /healthz too.
+  if grep -q 'serve: listening on' "$DEMO_LOG" && http_ok "${DEMO_HTTP_URL}healthz"; then
     healthy=1
     break
   fi

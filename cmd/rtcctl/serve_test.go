@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -266,5 +271,38 @@ func TestServeBannerWarnsPlainHTTPOnNetwork(t *testing.T) {
 				t.Fatalf("https warning shown: %v, want %v:\n%s", got, tc.warn, errb.String())
 			}
 		})
+	}
+}
+
+// TestDemoScriptIgnoresForeignServer: when demo.sh's serve cannot bind its port because
+// another server holds it, the demo must stop with serve's error, not take the other
+// server's /healthz for its own and run the verified call against it.
+func TestDemoScriptIgnoresForeignServer(t *testing.T) {
+	foreign := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer foreign.Close()
+	dir := t.TempDir()
+	// A stand-in rtcctl whose serve fails like a real one on a busy port, a little slowly.
+	fake := filepath.Join(dir, "rtcctl")
+	script := "#!/bin/sh\nif [ \"$1\" = serve ]; then sleep 0.5; fi\n" +
+		"echo 'rtcctl: serve: port in use' >&2\nexit 3\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "../../scripts/demo.sh")
+	cmd.Env = append(os.Environ(), "RTCCTL_BIN="+fake, "DEMO_HEALTH_TIMEOUT=5",
+		"DEMO_LISTEN="+strings.TrimPrefix(foreign.URL, "http://"), "DEMO_TURN_LISTEN=127.0.0.1:1")
+	cmd.Stdin = nil
+	out, err := cmd.CombinedOutput()
+	code := -1
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	}
+	if code != 3 || strings.Contains(string(out), "serve is healthy") || !strings.Contains(string(out), "before it was healthy") {
+		t.Fatalf("demo.sh exit %d (%v), want 3 with serve's own failure:\n%s", code, err, out)
 	}
 }
