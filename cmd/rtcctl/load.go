@@ -350,7 +350,7 @@ func runLoad(ctx context.Context, s *report.Streams, o *loadOptions) error {
 		if len(rep.Failures) > 0 {
 			ex = rep.Failures[0].Example
 		}
-		return cannotRun(fmt.Errorf("no websocket could be opened to %s: %s", cfg.Server, ex), "is the server up and the URL right?")
+		return cannotRun(fmt.Errorf("no websocket could be opened to %s: %s", cfg.Server, ex), unreachableHint(cfg.Server, ex))
 	}
 	if err := writeLoadJSONFile(o.Output, rep); err != nil {
 		return err
@@ -510,4 +510,19 @@ func renderLoad(w io.Writer, color bool, r *load.Report) {
 		fmt.Fprintf(w, "  %s the tester was saturated; see the warnings\n", report.Paint(color, "WARNING", report.Warn...))
 	}
 	fmt.Fprintf(w, "\n  %s\n", report.Mark(color, r.Pass))
+}
+
+// unreachableHint picks the fix to suggest for a server no websocket could be opened to,
+// from the first failure's text.
+func unreachableHint(server, example string) string {
+	switch {
+	case strings.Contains(example, "x509:") || strings.Contains(example, "certificate"):
+		return "a self-signed or private CA certificate? pass --ca-file FILE (or --insecure for a test server)"
+	case strings.HasPrefix(server, "ws://") && strings.Contains(example, "HTTP 400"):
+		return "is it a TLS port? use wss:// (a plain request to an https server gets 400)"
+	case strings.HasPrefix(server, "wss://") && (strings.Contains(example, "first record does not look like a TLS handshake") ||
+		strings.Contains(example, "tls:")):
+		return "is it a plain port? use ws://"
+	}
+	return "is the server up and the URL right?"
 }

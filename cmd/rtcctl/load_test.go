@@ -221,3 +221,24 @@ func TestReportMergeCLI(t *testing.T) {
 		t.Errorf("no files: exit %d, want %d", code, ExitUsage)
 	}
 }
+
+// TestLoadUnreachableHints: the hint for a server no websocket could be opened to names
+// the likely fix: --ca-file for an unknown certificate, wss:// for a TLS port, ws:// for a
+// plain one.
+func TestLoadUnreachableHints(t *testing.T) {
+	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer tlsSrv.Close()
+	plain := httptest.NewServer(http.NotFoundHandler())
+	defer plain.Close()
+	host := func(u string) string { return u[strings.Index(u, "://")+3:] }
+	for name, tc := range map[string]struct{ url, want string }{
+		"unknown certificate": {"wss://" + host(tlsSrv.URL) + "/ws", "--ca-file"},
+		"ws to a TLS port":    {"ws://" + host(tlsSrv.URL) + "/ws", "use wss://"},
+		"wss to a plain port": {"wss://" + host(plain.URL) + "/ws", "use ws://"},
+	} {
+		code, _, errOut := execMainForTest(t, "load", "--server", tc.url, "--signal-only", "--rooms", "1", "--ramp", "0")
+		if code != ExitCouldntRun || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%s: exit %d, stderr %s; want exit 3 and a hint with %q", name, code, errOut, tc.want)
+		}
+	}
+}
