@@ -12,7 +12,8 @@
 #   scripts/natlab.sh down       remove a lab left by `up`
 #
 # Scenarios (`run`): symmetric NATs with STUN only -> the call fails at ICE and the verdict
-# says a relay is needed; symmetric NATs with coturn -> the call connects over a relay;
+# says a relay is needed; symmetric NATs with coturn -> the call connects over a relay
+# (ICE policy all, and relay-only);
 # endpoint-independent NATs with STUN only -> P2P over srflx; probe-stun in each LAN
 # classifies its NAT. Everything created is removed on exit, also on failure.
 # Environment: RTCCTL (binary, default bin/rtcctl, built if missing).
@@ -57,6 +58,15 @@ up() { # mode: eim | symmetric
   ns $PUB ip addr add 10.200.0.1/32 dev lo
   ns $PUB ip addr add 10.200.0.2/32 dev lo
   ns $PUB sysctl -qw net.ipv4.ip_forward=1
+  # A default route into a sink, as on the internet: packets to unrouted addresses (a
+  # peer's private host candidate) vanish instead of failing with ENETUNREACH, which
+  # makes coturn close the allocation (see publicDefaultRoute in netns.go).
+  ip -n $PUB link add internet type veth peer name internet-sink
+  ns $PUB ip addr add 10.200.255.1/30 dev internet
+  ns $PUB ip link set internet up
+  ns $PUB ip link set internet-sink up
+  ns $PUB ip neigh replace 10.200.255.2 lladdr 02:00:00:00:00:02 dev internet nud permanent
+  ns $PUB ip route add default via 10.200.255.2 dev internet
   for k in 1 2; do
     ip netns add $P-r$k
     ip netns add $P-lan$k
@@ -165,9 +175,12 @@ run() {
   call sym-stun 16s "${STUN[@]}"
   expect sym-stun "STUN only: ICE fails" '"code": *"ice-failed"'
   expect sym-stun "the verdict says a TURN relay is needed" 'needs a TURN relay'
-  call sym-turn 12s "${STUN[@]}" "${TURN[@]}" --relay-only
-  expect sym-turn "with TURN: media flows" '"ok": *true'
+  call sym-turn 10s "${STUN[@]}" "${TURN[@]}"
+  expect sym-turn "with TURN (policy all): media flows" '"ok": *true'
   expect sym-turn "over a relay candidate" '"local_type": *"relay"|"remote_type": *"relay"'
+  call sym-relay 10s "${STUN[@]}" "${TURN[@]}" --relay-only
+  expect sym-relay "relay-only: media flows" '"ok": *true'
+  expect sym-relay "over a relay candidate" '"local_type": *"relay"'
   probe_stun symmetric 'address-and-port-dependent|endpoint-dependent|address-dependent'
   down
 

@@ -148,7 +148,8 @@ func dumpResult(r *peer.Result) string {
 
 // TestNATLabSymmetric: both LANs behind address-and-port-dependent (symmetric) NATs. With
 // STUN only, ICE fails and the verdict says a TURN relay is needed; with coturn as TURN,
-// the call connects over a relay pair; rtcctl probe-stun inside a LAN classifies the NAT.
+// the call connects over a relay pair, with the default ICE policy and relay-only alike;
+// rtcctl probe-stun inside a LAN classifies the NAT.
 func TestNATLabSymmetric(t *testing.T) {
 	testenv.RequireRoot(t)
 	t.Parallel()
@@ -178,27 +179,49 @@ func TestNATLabSymmetric(t *testing.T) {
 		}
 	})
 
-	t.Run("turn-relays", func(t *testing.T) {
-		// Relay-only, as the course's browser config can be (iceTransportPolicy relay). With
-		// policy "all" behind two symmetric NATs this lab's pion peers fail ICE even with a
-		// relay candidate on both sides (see the report); relay-only connects.
-		res := labCall(t, lab, server, 12*time.Second, "--ice-server", stun, "--ice-server", turn,
+	// Default ICE policy (all): what a user behind a symmetric NAT gets without forcing
+	// the relay. Host and srflx pairs cannot work across two symmetric NATs, so the call
+	// must connect over a pair with the TURN relay on at least one end.
+	t.Run("turn-policy-all-relays", func(t *testing.T) {
+		res := labCall(t, lab, server, 8*time.Second, "--ice-server", stun, "--ice-server", turn,
+			"--ice-user", labTURNUser, "--ice-pass", labTURNPass)
+		labExpectRelayed(t, res, false)
+	})
+
+	// Relay-only, as the course's browser config can be (iceTransportPolicy relay).
+	t.Run("turn-relay-only", func(t *testing.T) {
+		res := labCall(t, lab, server, 8*time.Second, "--ice-server", stun, "--ice-server", turn,
 			"--ice-user", labTURNUser, "--ice-pass", labTURNPass, "--relay-only")
-		for i, r := range res {
-			if len(r.Calls) == 0 || !r.Calls[0].Verdict.OK {
-				t.Errorf("LAN %d: call through TURN did not carry media:\n%s", i+1, dumpResult(r))
-				continue
-			}
-			sel := r.Calls[0].Selected
-			if sel == nil || (sel.LocalType != "relay" && sel.RemoteType != "relay") {
-				t.Errorf("LAN %d: selected pair %+v is not through the relay", i+1, sel)
-			}
-		}
+		labExpectRelayed(t, res, true)
 	})
 
 	t.Run("probe-stun-classifies", func(t *testing.T) {
 		labProbeSTUN(t, lab, "address-and-port-dependent", "endpoint-dependent")
 	})
+}
+
+// labExpectRelayed checks that both ends of a lab call carried media over a selected pair
+// through the TURN relay: the local candidate is a relay one when localRelay is set,
+// otherwise at least one end of the pair is.
+func labExpectRelayed(t *testing.T, res [2]*peer.Result, localRelay bool) {
+	t.Helper()
+	for i, r := range res {
+		if len(r.Calls) == 0 || !r.Calls[0].Verdict.OK {
+			t.Errorf("LAN %d: call through TURN did not carry media:\n%s", i+1, dumpResult(r))
+			continue
+		}
+		sel := r.Calls[0].Selected
+		switch {
+		case sel == nil:
+			t.Errorf("LAN %d: no selected candidate pair in the report", i+1)
+		case localRelay && sel.LocalType != "relay":
+			t.Errorf("LAN %d: relay-only call selected pair %+v, want a local relay candidate", i+1, sel)
+		case sel.LocalType != "relay" && sel.RemoteType != "relay":
+			t.Errorf("LAN %d: selected pair %+v is not through the relay", i+1, sel)
+		default:
+			t.Logf("LAN %d: selected %s/%s %s -> %s", i+1, sel.LocalType, sel.RemoteType, sel.Local, sel.Remote)
+		}
+	}
 }
 
 // labProbeSTUN runs `rtcctl probe-stun` against both public STUN addresses from each LAN

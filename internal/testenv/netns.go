@@ -197,9 +197,10 @@ const (
 //	LAN[i] (10.201.i.2/24) -- router[i] (LAN 10.201.i.1, WAN 10.200.i.2/24, NAT) --
 //	public (10.200.i.1/24 per router link; services on 10.200.0.1 and 10.200.0.2)
 //
-// The public namespace forwards between the router links but has no route to the LANs,
-// so LAN traffic reaches the outside only through the routers' NAT. Only private ranges
-// inside namespaces the test created are used.
+// The public namespace forwards between the router links but has no route to the LANs
+// (its default route leads into a sink, see publicDefaultRoute), so LAN traffic reaches
+// the outside only through the routers' NAT. Only private ranges inside namespaces the
+// test created are used.
 type NATLab struct {
 	Public  *Netns
 	Routers [2]*Netns
@@ -224,6 +225,7 @@ func StartNATLab(tb testing.TB, modes [2]NATMode) *NATLab {
 	lab.Public.MustRun(tb, "ip", "addr", "add", lab.PublicIPs[0]+"/32", "dev", "lo")
 	lab.Public.MustRun(tb, "ip", "addr", "add", lab.PublicIPs[1]+"/32", "dev", "lo")
 	lab.Public.MustRun(tb, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	publicDefaultRoute(tb, lab.Public)
 	for i := 0; i < 2; i++ {
 		k := strconv.Itoa(i + 1)
 		r := NewNetns(tb, "r"+k)
@@ -253,6 +255,28 @@ func StartNATLab(tb testing.TB, modes [2]NATMode) *NATLab {
 		r.MustRun(tb, "iptables", "-A", "INPUT", "-i", "wan", "-m", "conntrack", "--ctstate", "NEW,INVALID", "-j", "DROP")
 	}
 	return lab
+}
+
+// publicDefaultRoute gives the public namespace a default route into a sink, as every
+// host on the internet has one: a packet to an address nobody routes (a peer's private
+// host candidate, 10.201.x) leaves without error and is lost on the way. Without it the
+// kernel answers sendto with ENETUNREACH, and coturn closes an allocation whose relay
+// socket sees any send error ("udp send: Network is unreachable", then "closed ...
+// reason: general"): as soon as a peer with ICE policy "all" asked for a permission to
+// the other peer's host address and a check went there, its relayed address died and
+// relay pairs could not work. The sink is the far end of a veth pair whose gateway has a
+// permanent, made-up MAC address, so the frames are dropped there silently (no ARP, no
+// ICMP errors back to the sender).
+func publicDefaultRoute(tb testing.TB, pub *Netns) {
+	tb.Helper()
+	if out, err := netnsRun("ip", "-n", pub.Name, "link", "add", "internet", "type", "veth", "peer", "name", "internet-sink"); err != nil {
+		tb.Fatalf("testenv: veth internet in %s: %v: %s", pub.Name, err, out)
+	}
+	pub.MustRun(tb, "ip", "addr", "add", "10.200.255.1/30", "dev", "internet")
+	pub.MustRun(tb, "ip", "link", "set", "internet", "up")
+	pub.MustRun(tb, "ip", "link", "set", "internet-sink", "up")
+	pub.MustRun(tb, "ip", "neigh", "replace", "10.200.255.2", "lladdr", "02:00:00:00:00:02", "dev", "internet", "nud", "permanent")
+	pub.MustRun(tb, "ip", "route", "add", "default", "via", "10.200.255.2", "dev", "internet")
 }
 
 // run executes a command with a deadline and returns its combined output.
