@@ -278,9 +278,12 @@ func (c *call) remoteDescribed() {
 func (c *call) noteRemoteSDP(raw string) {
 	codecs, sends := parseRemoteSDP(raw)
 	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	if c.finalized {
+		return
+	}
 	c.res.RemoteCodecs = codecs
 	c.res.RemoteSends = sends
-	c.s.mu.Unlock()
 }
 
 // parseRemoteSDP extracts the codec names per kind and which kinds the remote sends.
@@ -364,6 +367,10 @@ func (c *call) onLocalCandidate(ic *webrtc.ICECandidate) {
 	cand := signal.Candidate{Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex}
 	lc := parseCandidateLine(init.Candidate)
 	c.s.mu.Lock()
+	if c.finalized {
+		c.s.mu.Unlock() // the report is frozen, see onICEState
+		return
+	}
 	mark(&c.res.Timeline.FirstLocalCandidate, c.s.since())
 	c.res.LocalCandidates.add(lc)
 	if !c.sdpSent {
@@ -395,6 +402,12 @@ func (c *call) flushLocal() {
 
 func (c *call) onICEState(st webrtc.ICEConnectionState) {
 	c.s.mu.Lock()
+	if c.finalized {
+		// The report is frozen: pion delivers the "closed" states of pc.Close
+		// asynchronously, after the result was handed to the caller.
+		c.s.mu.Unlock()
+		return
+	}
 	c.res.ICEState = st.String()
 	now := c.s.since()
 	switch st {
@@ -414,6 +427,10 @@ func (c *call) onICEState(st webrtc.ICEConnectionState) {
 
 func (c *call) onPCState(st webrtc.PeerConnectionState) {
 	c.s.mu.Lock()
+	if c.finalized {
+		c.s.mu.Unlock() // the report is frozen, see onICEState
+		return
+	}
 	c.res.PCState = st.String()
 	switch st {
 	case webrtc.PeerConnectionStateConnected:

@@ -83,7 +83,7 @@ func (c *call) onTrack(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		rec: &TrackRx{Kind: kind, Codec: codec, PayloadType: int(track.PayloadType())}}
 	t.an = newAnalyzer(kind, c.s.cfg)
 	c.s.mu.Lock()
-	if c.ended || c.closing {
+	if c.ended || c.closing || c.finalized {
 		c.s.mu.Unlock()
 		return
 	}
