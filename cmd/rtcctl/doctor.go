@@ -539,12 +539,22 @@ func doctorJoin(ctx context.Context, o *doctorOptions, a *signal.Client, cfg sig
 	if err := b.Join(room, ub); err != nil {
 		return fail("signal-join", err.Error(), "the connection closed right after opening", "check the server log")
 	}
-	if _, err := b.WaitFor(ctx, o.stageLimit, signal.CmdRespJoin); err != nil {
+	// The two joins travel on separate connections, so the server may take b's first
+	// (seen under load): then b is the first member and gets new-peer, and a gets
+	// resp-join. Either order proves the protocol; a reply to neither does not.
+	got, err := b.WaitFor(ctx, o.stageLimit, signal.CmdRespJoin, signal.CmdNewPeer)
+	if err != nil {
 		return fail("signal-join", "second joiner got no resp-join: "+err.Error(),
 			"the server does not speak the room protocol (or the room id type differs: the course server compares \"100\" and 100 as different rooms)",
 			"point --server at the room signaling server (behind the proxy's /ws location)")
 	}
-	if _, err := a.WaitFor(ctx, o.stageLimit, signal.CmdNewPeer); err != nil {
+	if got.Cmd == signal.CmdNewPeer {
+		if _, err := a.WaitFor(ctx, o.stageLimit, signal.CmdRespJoin); err != nil {
+			return fail("signal-join", "the server took the second client's join first, and the other joiner got no resp-join: "+err.Error(),
+				"the server does not answer a joiner who finds someone in the room",
+				"check the server version; the callee never learns its peer without resp-join")
+		}
+	} else if _, err := a.WaitFor(ctx, o.stageLimit, signal.CmdNewPeer); err != nil {
 		return fail("signal-join", "first joiner got no new-peer: "+err.Error(),
 			"the server does not tell the first member that someone joined",
 			"check the server version; the caller never starts without new-peer")
