@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,8 +49,9 @@ Examples:
    rtcctl serve --listen 0.0.0.0:8099 --tls-self-signed \
        --turn --turn-listen 0.0.0.0:3478 --turn-relay-ip 192.168.1.10
 
-   # the course's coturn setup: a static user on 3478
-   rtcctl serve --turn --turn-user demo:secret --turn-realm course`
+   # the course's coturn setup: a static user on 3478 (from the environment, so the
+   # password is not in ps; one NAME:PASS per line for several users)
+   RTCCTL_TURN_USER=demo:secret rtcctl serve --turn --turn-realm course`
 
 // serveCommand builds `rtcctl serve`.
 func serveCommand(s *report.Streams) *cli.Command { return newServeCommand(s, runServe) }
@@ -74,7 +76,7 @@ func newServeCommand(s *report.Streams, runF func(context.Context, *report.Strea
 			&cli.StringFlag{Name: "turn-relay-ip", Usage: "`IP` given out as relayed address (default: the TURN listen IP)"},
 			&cli.StringFlag{Name: "turn-public-host", Usage: "`HOST` put in TURN URLs handed to clients (default: the TURN address)"},
 			&cli.StringFlag{Name: "turn-relay-ports", Usage: "relay port range `MIN-MAX` (default: any)"},
-			&cli.GenericFlag{Name: "turn-user", Value: users, Usage: "static TURN user `NAME:PASS` (repeatable)"},
+			&cli.GenericFlag{Name: "turn-user", Value: users, Usage: "static TURN user `NAME:PASS` (repeatable; prefer the env var, one NAME:PASS per line: flags show in ps) [$" + turnUserEnv + "]"},
 			&cli.StringFlag{Name: "turn-secret", EnvVars: []string{"RTCCTL_TURN_SECRET"}, Usage: "TURN REST shared `SECRET` (coturn use-auth-secret; prefer the env var: flags show in ps)"},
 			&cli.StringFlag{Name: "turn-loopback-peers", Value: "auto", Usage: "relay to the TURN host's loopback: `auto` (only when TURN listens on loopback), allow, deny"},
 			&cli.StringFlag{Name: "turn-realm", Value: turnserver.DefaultRealm, Usage: "TURN `REALM`"},
@@ -98,6 +100,10 @@ func newServeCommand(s *report.Streams, runF func(context.Context, *report.Strea
 		},
 	}
 }
+
+// turnUserEnv holds static TURN users for serve, one NAME:PASS per line: unlike
+// --turn-user it does not show in ps. Like RTCCTL_TURN_SECRET it is read only with --turn.
+const turnUserEnv = "RTCCTL_TURN_USER"
 
 // repeated is a flag value that collects every occurrence verbatim (no comma splitting:
 // passwords may contain commas).
@@ -176,7 +182,7 @@ func parseServeFlags(c *cli.Context, users, origins []string) (*serveOptions, er
 		}
 	}
 	if cfg.TURN {
-		tc, err := parseTURNFlags(c, users)
+		tc, err := parseTURNFlags(c, append(envTURNUsers(), users...))
 		if err != nil {
 			return nil, err
 		}
@@ -235,11 +241,22 @@ func parseTURNFlags(c *cli.Context, users []string) (turnserver.Config, error) {
 	for _, u := range users {
 		name, pass, ok := strings.Cut(u, ":")
 		if !ok || name == "" || pass == "" {
-			return tc, usagef("--turn-user wants NAME:PASS (got a value without a colon or with an empty part)")
+			return tc, usagef("--turn-user and %s want NAME:PASS (got a value without a colon or with an empty part)", turnUserEnv)
 		}
 		tc.Users[name] = pass
 	}
 	return tc, nil
+}
+
+// envTURNUsers reads RTCCTL_TURN_USER: one NAME:PASS per non-empty line.
+func envTURNUsers() []string {
+	var out []string
+	for _, line := range strings.Split(os.Getenv(turnUserEnv), "\n") {
+		if line = strings.TrimRight(line, "\r"); strings.TrimSpace(line) != "" {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // sameTCPPort tells whether the HTTP listener and TURN's TCP listener would bind the same

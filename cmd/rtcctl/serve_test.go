@@ -62,6 +62,7 @@ func TestServeFlagDefaults(t *testing.T) {
 }
 
 func TestServeFlagsTURN(t *testing.T) {
+	t.Setenv("RTCCTL_TURN_USER", "")
 	code, o, errOut := parseServe(t, "--turn", "--turn-listen", "127.0.0.1:3479", "--turn-user", "demo:pa:ss",
 		"--turn-user", "other:a,b", "--turn-secret", "s3", "--turn-realm", "course", "--turn-relay-ports", "49160-49200", "--turn-loopback-peers", "deny",
 		"--max-message", "2MiB", "--ping-interval", "0", "--idle-timeout", "45s", "--max-conns", "0", "--rate", "7.5",
@@ -90,6 +91,37 @@ func TestServeSecretFromEnv(t *testing.T) {
 	code, o, errOut := parseServe(t, "--turn")
 	if code != ExitOK || o.Config.TURNConfig.Secret != "from-env" {
 		t.Fatalf("exit %d %s, secret %q", code, errOut, o.Config.TURNConfig.Secret)
+	}
+}
+
+// TestServeUsersFromEnv: static TURN users can come from RTCCTL_TURN_USER (one NAME:PASS per
+// line), so their passwords stay out of ps; flags add to them; without --turn it is unused.
+func TestServeUsersFromEnv(t *testing.T) {
+	t.Setenv("RTCCTL_TURN_SECRET", "")
+	t.Setenv("RTCCTL_TURN_USER", "demo:pa:ss\r\n\nother:a b,c\n")
+	code, o, errOut := parseServe(t, "--turn", "--turn-user", "third:z")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	u := o.Config.TURNConfig.Users
+	if len(u) != 3 || u["demo"] != "pa:ss" || u["other"] != "a b,c" || u["third"] != "z" {
+		t.Fatalf("users %v: want demo, other (from the env) and third (flag)", u)
+	}
+
+	code, o, errOut = parseServe(t)
+	if code != ExitOK || o.Config.TURN || o.Config.TURNConfig.Users != nil {
+		t.Fatalf("without --turn: exit %d %s, config %+v", code, errOut, o.Config)
+	}
+
+	t.Setenv("RTCCTL_TURN_USER", "demo:ok\nno-colon-secretpw")
+	code, _, errOut = parseServe(t, "--turn")
+	if code != ExitUsage || !strings.Contains(errOut, "RTCCTL_TURN_USER") || strings.Contains(errOut, "secretpw") {
+		t.Fatalf("bad env line: exit %d, stderr %q; want exit 2 naming RTCCTL_TURN_USER, not echoing the value", code, errOut)
+	}
+
+	code, out, _ := execMainForTest(t, "serve", "--help")
+	if code != ExitOK || !strings.Contains(out, "[$RTCCTL_TURN_USER]") || !strings.Contains(out, "RTCCTL_TURN_USER=demo:secret rtcctl serve") {
+		t.Fatalf("serve --help does not mention RTCCTL_TURN_USER:\n%s", out)
 	}
 }
 
