@@ -314,6 +314,35 @@ func TestJoinAloneExits1(t *testing.T) {
 	}
 }
 
+// TestJoinDurationAloneNamesDuration: `join --duration 1s` with nobody else reports that no
+// peer joined within the --duration, not a 30 s peer timeout that never passed.
+func TestJoinDurationAloneNamesDuration(t *testing.T) {
+	srv := signaltest.StartLegacy(t)
+	code, out, errOut := execMainForTest(t, "join", "--server", srv.URL(), "--room", "alone-dur", "--duration", "1s")
+	if code != ExitCheckFail {
+		t.Fatalf("exit %d, want 1\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "no peer joined within the --duration of 1s") || strings.Contains(out, "within 30s") {
+		t.Fatalf("report does not name the --duration (or blames the peer timeout):\n%s", out)
+	}
+}
+
+// TestJoinDurationEndIsNormal: a call cut by --duration reads "ended: duration reached".
+func TestJoinDurationEndIsNormal(t *testing.T) {
+	srv := signaltest.StartLegacy(t)
+	go func() {
+		_, _ = peer.Run(context.Background(), peer.Config{Server: srv.URL(), Room: signal.StringID("dur-end"),
+			Network: peer.NetworkLoopback, Send: peer.Media{Video: true}, Duration: 5 * time.Second, Once: true,
+			VideoProfile: media.VideoProfile{Width: 320, Height: 240, FPS: 15, BitrateKbps: 300}})
+	}()
+	time.Sleep(200 * time.Millisecond)
+	code, out, errOut := execMainForTest(t, "join", "--server", srv.URL(), "--room", "dur-end",
+		"--send", "video", "--expect", "video", "--resolution", "320x240", "--duration", "2500ms")
+	if code != ExitOK || !strings.Contains(out, "verdict: ok") || !strings.Contains(out, "ended: duration reached") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
 // TestJoinCtrlC: cancelling the context (Ctrl-C in main) mid-call leaves cleanly and still
 // prints the report.
 func TestJoinCtrlC(t *testing.T) {
@@ -332,7 +361,7 @@ func TestJoinCtrlC(t *testing.T) {
 	if el := time.Since(start); el > 6*time.Second {
 		t.Fatalf("join took %v after the cancel", el)
 	}
-	if code != ExitOK || !strings.Contains(out.String(), "verdict: ok") || !strings.Contains(out.String(), "ended: canceled") {
+	if code != ExitOK || !strings.Contains(out.String(), "verdict: ok") || !strings.Contains(out.String(), "ended: interrupted") {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
 }

@@ -116,9 +116,25 @@ func txLine(t *peer.TrackTx) string {
 	return s
 }
 
+// endReasonText is a call's end reason for people: a --duration or a finished measurement
+// is a normal end, Ctrl-C an interruption; the JSON keeps the code.
+func endReasonText(code string) string {
+	switch code {
+	case peer.EndDuration:
+		return "duration reached"
+	case peer.EndDone:
+		return "done"
+	case peer.EndCallTimeout:
+		return "--timeout reached"
+	case peer.EndCanceled:
+		return "interrupted"
+	}
+	return orDashStr(code)
+}
+
 // renderCallResult prints one call of a session.
 func renderCallResult(w io.Writer, col bool, c *peer.CallResult) {
-	fmt.Fprintf(w, "  %s with %s (ended: %s)\n", report.Paint(col, c.Role, report.Head...), c.RemoteUID, orDashStr(c.EndReason))
+	fmt.Fprintf(w, "  %s with %s (ended: %s)\n", report.Paint(col, c.Role, report.Head...), c.RemoteUID, endReasonText(c.EndReason))
 	fmt.Fprintf(w, "    timeline (ms): %s\n", timelineLine(c.Timeline))
 	fmt.Fprintf(w, "    candidates: local %s; remote %s\n", countsLine(c.LocalCandidates), countsLine(c.RemoteCandidates))
 	fmt.Fprintf(w, "    selected pair: %s\n", c.Selected.String())

@@ -11,11 +11,16 @@ import (
 // plus the session facts the ladder needs. Diagnose turns it into a Verdict.
 type Evidence struct {
 	// Signaling.
-	SignalError  string        // dial/join error text, if the session never joined
-	JoinReply    string        // "resp-join", "full", "error" or "" (silence)
-	Joined       bool          // join was sent
-	PeerKnown    bool          // new-peer or resp-join arrived
-	PeerTimeout  time.Duration // how long it waited for a peer
+	SignalError string        // dial/join error text, if the session never joined
+	JoinReply   string        // "resp-join", "full", "error" or "" (silence)
+	Joined      bool          // join was sent
+	PeerKnown   bool          // new-peer or resp-join arrived
+	PeerTimeout time.Duration // how long it would wait for a peer
+	// WaitEnd says what ended a wait that found no peer: EndPeerTimeout, EndDuration,
+	// EndCanceled, EndCallTimeout, EndSignalGone, or "" (unknown: the peer timeout).
+	WaitEnd      string
+	Waited       time.Duration // from join to the end of that wait, when known
+	Duration     time.Duration // the session's --duration (0: none)
 	RoomIsNumber bool
 	Closed       *CloseInfo // the websocket ended before the session did
 	KeepaliveOn  bool
@@ -51,6 +56,14 @@ type Evidence struct {
 	Tracks           map[string]*TrackRx // by kind
 	PLISent          int
 	SenderPLIIgnored bool
+}
+
+// waited renders how long a wait lasted ("wait" when unknown).
+func waited(d time.Duration) string {
+	if d <= 0 {
+		return "wait"
+	}
+	return d.Round(100*time.Millisecond).String() + " wait"
 }
 
 // Diagnose walks the failure ladder and returns the first failed rung, or OK.
@@ -94,7 +107,22 @@ func diagnose(e Evidence) Verdict {
 		}
 	}
 	if !e.PeerKnown {
+		finding := "no peer joined the room (silent server)"
 		ev := []string{"join sent; no new-peer or resp-join within " + e.PeerTimeout.String()}
+		var first []string // a cause that comes before the usual ones
+		switch e.WaitEnd {
+		case EndDuration:
+			finding = "no peer joined within the --duration of " + e.Duration.String()
+			ev[0] = "join sent; no new-peer or resp-join before the --duration of " + e.Duration.String() +
+				" ended the session (the peer timeout, " + e.PeerTimeout.String() + ", had not passed)"
+			first = []string{"the --duration was shorter than the other side took to join: give it longer (or leave --duration off and end with Ctrl-C)"}
+		case EndCanceled:
+			finding = "no peer joined before the session was interrupted"
+			ev[0] = "join sent; no new-peer or resp-join in the " + waited(e.Waited) + " before the session was interrupted"
+		case EndCallTimeout:
+			finding = "no peer joined before the call's --timeout ran out"
+			ev[0] = "join sent; no new-peer or resp-join in the " + waited(e.Waited) + " before the call's --timeout ran out"
+		}
 		if e.JoinReply == "" {
 			ev = append(ev, "the server said nothing after join (normal for a first joiner on the original server)")
 		}
@@ -104,13 +132,13 @@ func diagnose(e Evidence) Verdict {
 		}
 		v := Verdict{
 			Code:     "no-peer",
-			Finding:  "no peer joined the room (silent server)",
+			Finding:  finding,
 			Evidence: ev,
-			Causes: []string{
+			Causes: append(first,
 				"nobody else joined this room yet, or the other peer joined a different room",
-				"room id type mismatch: this peer sent the room id as a JSON " + idType + "; the original server treats 100 and \"100\" as different rooms (browsers send strings)",
+				"room id type mismatch: this peer sent the room id as a JSON "+idType+"; the original server treats 100 and \"100\" as different rooms (browsers send strings)",
 				"room full on the original server: a third joiner gets silence, not an error",
-			},
+			),
 			Fix: "join the same room from the other client first; match the room id type (--room-number only if the other side sends numbers); try a fresh room id",
 		}
 		return v

@@ -38,6 +38,12 @@ func TestDiagnoseLadder(t *testing.T) {
 		{"signal failed", func(e *Evidence) { *e = Evidence{SignalError: "dial tcp 127.0.0.1:1: connection refused"} }, "signal-failed", "connection refused", "probe-signal"},
 		{"room full", func(e *Evidence) { *e = Evidence{Joined: true, JoinReply: "full"} }, "room-full", "room full", ""},
 		{"no peer, silent server", func(e *Evidence) { *e = Evidence{Joined: true, PeerTimeout: 2 * time.Second} }, "no-peer", "silent server", "room id type"},
+		{"no peer within --duration", func(e *Evidence) {
+			*e = Evidence{Joined: true, PeerTimeout: 30 * time.Second, WaitEnd: EndDuration, Duration: 2 * time.Second, Waited: 2 * time.Second}
+		}, "no-peer", "no peer joined within the --duration of 2s", "room id type"},
+		{"no peer before Ctrl-C", func(e *Evidence) {
+			*e = Evidence{Joined: true, PeerTimeout: 30 * time.Second, WaitEnd: EndCanceled, Waited: 1200 * time.Millisecond}
+		}, "no-peer", "before the session was interrupted", "room id type"},
 		{"no offer", func(e *Evidence) { e.Role, e.OfferReceived = "callee", false }, "no-offer", "no offer", ""},
 		{"no answer", func(e *Evidence) { e.AnswerReceived = false }, "no-answer", "no answer", ""},
 		{"ice: TURN refused", func(e *Evidence) {

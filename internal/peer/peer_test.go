@@ -119,6 +119,76 @@ func TestRunCallLegacyServer(t *testing.T) {
 	}
 }
 
+// TestRunDurationBeforeAnyPeer: a --duration shorter than the peer timeout ends the wait;
+// the verdict blames the duration, not a peer timeout that never passed (QA: it said
+// "within 30s" after a 1 s run).
+func TestRunDurationBeforeAnyPeer(t *testing.T) {
+	t.Parallel()
+	srv := signaltest.StartLegacy(t)
+	start := time.Now()
+	res, err := Run(context.Background(), Config{Server: srv.URL(), Room: signal.StringID("short-" + RandomUID()), Network: NetworkLoopback,
+		Duration: time.Second, PeerTimeout: 30 * time.Second, Logf: testLogf(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("took %v with a 1 s duration", el)
+	}
+	v := res.Verdict
+	if v.Code != "no-peer" || !strings.Contains(v.Finding, "within the --duration of 1s") {
+		t.Fatalf("verdict %s: %q, want no-peer within the --duration of 1s", v.Code, v.Finding)
+	}
+	ev := strings.Join(v.Evidence, "; ")
+	if strings.Contains(ev, "within 30s") || !strings.Contains(ev, "--duration of 1s") {
+		t.Fatalf("evidence %q: want the duration named, not the 30 s peer timeout", ev)
+	}
+}
+
+// TestRunDurationEndsCallNormally: a call cut by --duration ends with reason "duration"
+// (a normal end), not "canceled" as an interruption.
+func TestRunDurationEndsCallNormally(t *testing.T) {
+	t.Parallel()
+	callSlots <- struct{}{}
+	defer func() { <-callSlots }()
+	srv := signaltest.StartLegacy(t)
+	room := signal.StringID("dur-" + RandomUID())
+	base := Config{Server: srv.URL(), Room: room, Network: NetworkLoopback, Send: Media{Video: true}, VideoProfile: smallProfile,
+		MediaTimeout: 4 * time.Second, Logf: testLogf(t)}
+	host := base
+	host.Duration = 5 * time.Second
+	var hostRes *Result
+	var hostErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		hostRes, hostErr = Run(context.Background(), host)
+	}()
+	time.Sleep(200 * time.Millisecond) // host joins first
+	guest := base
+	guest.Duration = 2 * time.Second
+	res, err := Run(context.Background(), guest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if hostErr != nil {
+		t.Fatal(hostErr)
+	}
+	if len(res.Calls) != 1 || res.Calls[0].EndReason != EndDuration || !res.Calls[0].Verdict.OK {
+		t.Fatalf("guest: %d calls, verdict %+v, end %q, want one ok call ended by duration", len(res.Calls), res.Verdict, endOf(res))
+	}
+	if len(hostRes.Calls) != 1 || hostRes.Calls[0].EndReason != "peer-leave" {
+		t.Fatalf("host: %d calls, end %q, want peer-leave", len(hostRes.Calls), endOf(hostRes))
+	}
+}
+
+func endOf(r *Result) string {
+	if len(r.Calls) == 0 {
+		return ""
+	}
+	return r.Calls[len(r.Calls)-1].EndReason
+}
+
 func TestRunAloneNoPeer(t *testing.T) {
 	t.Parallel()
 	srv := signaltest.StartLegacy(t)

@@ -210,8 +210,9 @@ type CallResult struct {
 	SendVerdict *Verdict `json:"send_verdict,omitempty"`
 	// LastFrame is the last decoded video frame (Config.KeepFrame), for snapshots.
 	LastFrame image.Image `json:"-"`
-	// EndReason says why the call ended: "peer-leave", "done", "timeout", "ice-failed",
-	// "signal-closed", "canceled".
+	// EndReason says why the call ended: "peer-leave", "done", "duration" (the --duration
+	// passed), "call-timeout", "timeout-negotiate", "timeout-ice", "ice-failed", "error",
+	// "replaced", "signal-closed", "canceled" (interrupted).
 	EndReason string `json:"end_reason,omitempty"`
 }
 

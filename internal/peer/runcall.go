@@ -145,7 +145,7 @@ func RunCall(ctx context.Context, cc CallConfig) (*CallReport, error) {
 	if cc.Send != nil {
 		send = *cc.Send
 	}
-	ctx, cancel := context.WithTimeout(ctx, cc.Timeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, cc.Timeout, errCallTimeout)
 	defer cancel()
 	started := time.Now()
 	rep := &CallReport{Server: cc.Server, Embedded: cc.Embedded, Room: cc.Room.String(),
@@ -221,7 +221,7 @@ func RunCall(ctx context.Context, cc CallConfig) (*CallReport, error) {
 		return rep, err
 	}
 	bothJoined := time.Now()
-	runCtx, stop := context.WithCancel(ctx)
+	runCtx, stop := context.WithCancelCause(ctx)
 	go sa.run(runCtx)
 	go sb.run(runCtx)
 
@@ -239,7 +239,11 @@ func RunCall(ctx context.Context, cc CallConfig) (*CallReport, error) {
 	}
 	sa.finalizeCurrent()
 	sb.finalizeCurrent()
-	stop()
+	if ready {
+		stop(errMeasured) // the measurement window passed (or a side ended): a normal end
+	} else {
+		stop(nil)
+	}
 	<-sa.done
 	<-sb.done
 	sa.close()

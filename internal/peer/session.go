@@ -25,7 +25,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	s := newSession(cfg)
 	if cfg.Duration > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		ctx, cancel = context.WithTimeoutCause(ctx, cfg.Duration, errDurationReached)
 		defer cancel()
 	}
 	if err := s.open(ctx); err != nil {
@@ -55,7 +55,56 @@ type session struct {
 	// pendingCands are remote candidates that arrived before any call with their sender.
 	pendingCands map[string][]webrtc.ICECandidateInit
 	closedAt     *CloseInfo
-	done         chan struct{}
+	// stopReason says why the loop stopped waiting (stopReason* or an end reason from
+	// contextEndReason); stoppedMs is when, in ms since the session start.
+	stopReason string
+	stoppedMs  float64
+	done       chan struct{}
+}
+
+// Why a session's context ended, as its cause: a normal end is not an interruption.
+var (
+	// errDurationReached ends a session whose Config.Duration passed.
+	errDurationReached = errors.New("duration reached")
+	// errMeasured ends RunCall's sessions once the measurement window passed.
+	errMeasured = errors.New("measurement done")
+	// errCallTimeout ends RunCall's sessions when the whole call's Timeout passed.
+	errCallTimeout = errors.New("call timeout")
+)
+
+// End reasons of a call (CallResult.EndReason) and of a session's wait for a peer
+// (Evidence.WaitEnd) when the context ended rather than the call itself.
+const (
+	EndDuration    = "duration"     // the --duration passed: a normal end
+	EndDone        = "done"         // the session closed normally (call measured, leave)
+	EndCallTimeout = "call-timeout" // rtcctl call's --timeout passed
+	EndCanceled    = "canceled"     // interrupted (Ctrl-C) or the caller's context ended
+	EndPeerTimeout = "peer-timeout" // no peer within PeerTimeout
+	EndSignalGone  = "signal-closed"
+)
+
+// contextEndReason names why ctx ended, from its cause.
+func contextEndReason(ctx context.Context) string {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errDurationReached):
+		return EndDuration
+	case errors.Is(cause, errMeasured):
+		return EndDone
+	case errors.Is(cause, errCallTimeout):
+		return EndCallTimeout
+	default:
+		return EndCanceled
+	}
+}
+
+// stopped records why and when the loop stopped; the first reason wins.
+func (s *session) stopped(reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopReason == "" {
+		s.stopReason = reason
+		s.stoppedMs = s.since()
+	}
 }
 
 func newSession(cfg Config) *session {
@@ -188,7 +237,9 @@ func (s *session) run(ctx context.Context) {
 		wasIdle = idle
 		select {
 		case <-ctx.Done():
-			s.endCall("canceled")
+			reason := contextEndReason(ctx)
+			s.stopped(reason)
+			s.endCall(reason)
 			return
 		case ev, ok := <-events:
 			if !ok {
@@ -198,6 +249,7 @@ func (s *session) run(ctx context.Context) {
 				idle := s.cur == nil
 				s.mu.Unlock()
 				if idle {
+					s.stopped(EndSignalGone)
 					return // nothing can happen any more
 				}
 				continue
@@ -207,6 +259,7 @@ func (s *session) run(ctx context.Context) {
 			}
 		case <-peerC:
 			s.cfg.Logf("no peer within %v", s.cfg.PeerTimeout)
+			s.stopped(EndPeerTimeout)
 			return
 		case <-s.kick:
 		case <-tick.C:
@@ -428,7 +481,7 @@ func (s *session) liveStatus() Status {
 
 // leave sends leave and closes the websocket and the media sources.
 func (s *session) close() {
-	s.endCall("done")
+	s.endCall(EndDone)
 	if s.cl != nil {
 		if err := s.cl.Leave(s.cfg.Room, s.cfg.UID); err != nil && !errors.Is(err, signal.ErrClosed) {
 			s.cfg.Logf("leave: %v", err)
@@ -478,8 +531,13 @@ func (s *session) sessionEvidence() Evidence {
 		Joined:       s.res.Signaling.JoinedMs != nil,
 		JoinReply:    s.res.Signaling.JoinReply,
 		PeerTimeout:  s.cfg.PeerTimeout,
+		Duration:     s.cfg.Duration,
+		WaitEnd:      s.stopReason,
 		RoomIsNumber: s.cfg.Room.IsNumber(),
 		KeepaliveOn:  s.cfg.Keepalive > 0,
+	}
+	if j := s.res.Signaling.JoinedMs; j != nil && s.stopReason != "" {
+		e.Waited = time.Duration((s.stoppedMs - *j) * float64(time.Millisecond))
 	}
 	if e.JoinReply == signal.CmdError {
 		e.Joined = false
