@@ -78,6 +78,13 @@ func TestCallPageInChromium(t *testing.T) {
 	}
 	nav(a, "?room=100&autojoin=1&relay=1&format=web&uid=alice")
 	alone, _ := waitState(t, "alice joined", a, a, func(x, _ pageState) bool { return x.Joined && x.WS == "open" })
+	// The tabs' joins travel on separate connections: the roles below (alice caller) hold
+	// only if the server took alice's join before bob's tab opens.
+	for deadline := time.Now().Add(10 * time.Second); s.Stats().Signal.Members != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("alice's join not taken by the server: %+v", s.Stats().Signal)
+		}
+	}
 	// A person alone in the room is told how to get a peer in: the page's own address with
 	// the room, and the help line says to join the same room from a second tab.
 	if want := s.HTTPURL() + "?room=100&autojoin=1&relay=1"; !strings.Contains(alone.Notice, want) {

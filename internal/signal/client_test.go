@@ -58,6 +58,20 @@ func expectSilence(t testing.TB, c *signal.Client, d time.Duration) {
 	}
 }
 
+// waitMembers waits (bounded) until the legacy stand-in's room roomJSON has n members.
+// Two clients' joins travel on separate connections, so the server may take the second
+// one's first; a test that needs an order waits for the first join to be taken.
+func waitMembers(t testing.TB, srv *signaltest.Legacy, roomJSON string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for len(srv.Members(roomJSON)) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("room %s has members %v, want %d", roomJSON, srv.Members(roomJSON), n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // checkGoroutines fails the test if the goroutine count does not settle back to before
 // (bounded wait), catching leaked client goroutines.
 func checkGoroutines(t *testing.T) {
@@ -89,6 +103,8 @@ func TestClientJoinPairAndRelay(t *testing.T) {
 	if err := a.Join(room, signal.StringID("alice")); err != nil {
 		t.Fatal(err)
 	}
+	// a and b are separate connections: without this, the server may take b's join first.
+	waitMembers(t, srv, `"100"`, 1)
 	expectSilence(t, a, 300*time.Millisecond) // the original answers a first joiner with nothing
 	if err := b.Join(room, signal.StringID("bob")); err != nil {
 		t.Fatal(err)
@@ -317,6 +333,7 @@ func TestClientWSS(t *testing.T) {
 			if err := peer.Join(room, signal.StringID("p")); err != nil {
 				t.Fatal(err)
 			}
+			waitMembers(t, srv, `"tls-`+tc.name+`"`, 1) // p's join is taken before q's
 			expectSilence(t, peer, 100*time.Millisecond)
 			if err := c.Join(room, signal.StringID("q")); err != nil {
 				t.Fatal(err)
