@@ -222,6 +222,21 @@ func TestReportMergeCLI(t *testing.T) {
 	}
 }
 
+// TestReportHelpHasExamples: `rtcctl help report` names merge with an example, and merge's
+// help lists every exit code it can give.
+func TestReportHelpHasExamples(t *testing.T) {
+	code, out, _ := execMainForTest(t, "help", "report")
+	if code != ExitOK || !strings.Contains(out, "Examples:") || !strings.Contains(out, "rtcctl report merge shard-0.json shard-1.json") {
+		t.Fatalf("help report: exit %d\n%s", code, out)
+	}
+	code, out, _ = execMainForTest(t, "report", "merge", "--help")
+	for _, want := range []string{"Examples:", "0 pass", "1 a check", "2 bad input", "3 a file cannot be read"} {
+		if code != ExitOK || !strings.Contains(out, want) {
+			t.Errorf("report merge --help: exit %d, lacks %q\n%s", code, want, out)
+		}
+	}
+}
+
 // TestLoadUnreachableHints: the hint for a server no websocket could be opened to names
 // the likely fix: --ca-file for an unknown certificate, wss:// for a TLS port, ws:// for a
 // plain one.

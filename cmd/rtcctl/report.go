@@ -31,11 +31,24 @@ recomputed from the merged samples (never an average of percentiles). The thresh
 the first report are re-checked on the merged data (threshold flags given here replace
 them), and a shard of the run without a report fails the "shards" check (a crashed shard
 must not pass as a smaller run); the exit code says whether they pass: 0 pass, 1 a check
-failed, 2 bad input.
+failed, 2 bad input (not a load report, the same shard twice), 3 a file cannot be read.
 
 Examples:
    rtcctl report merge shard-0.json shard-1.json shard-2.json
    rtcctl report merge --json -o merged.json --junit load.xml shards/*.json`
+
+const reportDescription = `Works with the JSON reports rtcctl writes. One subcommand so far:
+
+   merge   merge the JSON reports of load shards into one report, every percentile
+           recomputed from the merged samples; exit 1 when a threshold fails or a shard is missing
+
+Examples:
+   # two shards of one 1,000-call run (on two machines), then one report
+   rtcctl load --server wss://... --rooms 1000 --shard 0/2 --room-prefix nightly- -o shard-0.json
+   rtcctl load --server wss://... --rooms 1000 --shard 1/2 --room-prefix nightly- -o shard-1.json
+   rtcctl report merge shard-0.json shard-1.json
+
+   rtcctl help report merge    # flags and exit codes of merge`
 
 // reportCommand builds `rtcctl report` and its subcommands.
 func reportCommand(s *report.Streams) *cli.Command { return newReportCommand(s, runReportMerge) }
@@ -74,6 +87,7 @@ func newReportCommand(s *report.Streams, runF func(context.Context, *report.Stre
 		Name:        "report",
 		Usage:       "work with saved JSON reports (merge load shards)",
 		UsageText:   "rtcctl report merge FILE.json ...",
+		Description: reportDescription,
 		Subcommands: []*cli.Command{merge},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
