@@ -2,13 +2,22 @@ package interop
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/rtcctl/rtcctl/internal/testenv"
 )
+
+func isLoopbackIP(s string) bool {
+	ip := net.ParseIP(s)
+	return ip != nil && ip.IsLoopback()
+}
 
 // loopbackPage makes a call between two RTCPeerConnections inside one page with the fake
 // camera and microphone, and publishes what the receiving side saw in window.loop.
@@ -85,6 +94,17 @@ func TestChromiumLauncher(t *testing.T) {
 		if contains(c, ".local") {
 			t.Errorf("candidate hides its address behind mDNS (WebRtcHideLocalIpsWithMdns still on): %s", c)
 		}
+		// Confinement: in the package's loopback-only namespace the browser has no other
+		// interface to gather on (candidate:F C proto prio ADDRESS port typ ...).
+		if f := strings.Fields(c); testenv.InLoopbackNetns() && (len(f) < 5 || !isLoopbackIP(f[4])) {
+			t.Errorf("Chromium gathered a non-loopback candidate inside the loopback-only namespace: %s", c)
+		}
+	}
+	if len(st.Hosts) == 0 {
+		t.Errorf("no candidates gathered")
+	}
+	if !testenv.InLoopbackNetns() {
+		t.Logf("not confined to a loopback-only namespace (needs root): candidates %q", st.Hosts)
 	}
 	t.Logf("in-page call: %d frames decoded, %d audio packets, candidates %q", st.Frames, st.Audio, st.Hosts)
 }

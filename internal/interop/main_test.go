@@ -39,8 +39,11 @@ func sharedBrowser(t *testing.T) *testenv.Browser {
 	return browser
 }
 
+// TestMain runs the package's tests in a network namespace holding only lo (as root; see
+// testenv.MainInLoopbackNetns): Chromium, nginx, coturn and the peers can reach nothing but
+// loopback and the namespaces the NAT lab makes.
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := testenv.MainInLoopbackNetns(m)
 	if browser != nil {
 		browser.Close()
 	}
