@@ -7,8 +7,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/rtcctl/rtcctl/internal/serve"
 	"github.com/rtcctl/rtcctl/internal/signal"
@@ -84,6 +87,9 @@ func TestSignalPlainHTTPServerExplained(t *testing.T) {
 	}{
 		{http.StatusNotFound, "wrong path"},
 		{http.StatusOK, "not a websocket endpoint"},
+		// A proxy that drops the Upgrade headers: the server behind it sees a plain GET.
+		{http.StatusBadRequest, "plain HTTP request, not an upgrade"},
+		{http.StatusUpgradeRequired, "plain HTTP request, not an upgrade"},
 	}
 	for _, tc := range cases {
 		h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -93,7 +99,8 @@ func TestSignalPlainHTTPServerExplained(t *testing.T) {
 		rep := Signal(context.Background(), SignalOptions{URL: "ws://" + h.Listener.Addr().String() + "/wss"})
 		h.Close()
 		c := sigCheck(t, rep, "upgrade")
-		if rep.OK || c.OK || rep.Upgrade.Status != tc.status || !strings.Contains(c.Detail, tc.want) || c.Fix == "" {
+		if rep.OK || c.OK || rep.Upgrade.Status != tc.status || !strings.Contains(c.Detail, tc.want) || c.Fix == "" ||
+			(tc.status == http.StatusBadRequest || tc.status == http.StatusUpgradeRequired) != strings.Contains(c.Fix, "proxy_set_header Upgrade") {
 			t.Errorf("status %d: %+v", tc.status, c)
 		}
 	}
@@ -326,5 +333,63 @@ func TestSignalFallsBackToTheNextAddress(t *testing.T) {
 	c := sigCheck(t, r.rep, "connect")
 	if !c.OK || !strings.Contains(c.Detail, "refused first: 127.0.0.2") || !sigCheck(t, r.rep, "join").OK || len(r.rep.Warnings) == 0 {
 		t.Errorf("%s", dump(r.rep))
+	}
+}
+
+// reversedJoinServer speaks the room protocol but handles two joins of one room in the
+// reverse order of arrival, as a loaded server may (the joins come on separate
+// connections): it holds the first join until the second arrives, so the second joiner is
+// the first member (it gets new-peer) and the first joiner gets resp-join.
+func reversedJoinServer(t *testing.T) string {
+	t.Helper()
+	type joined struct {
+		conn *websocket.Conn
+		uid  any
+	}
+	var (
+		mu   sync.Mutex
+		held *joined
+	)
+	up := websocket.Upgrader{}
+	h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			var m map[string]any
+			if err := c.ReadJSON(&m); err != nil {
+				return
+			}
+			if m["cmd"] != "join" {
+				continue
+			}
+			mu.Lock()
+			if held == nil {
+				held = &joined{conn: c, uid: m["uid"]}
+				mu.Unlock()
+				continue
+			}
+			first := held
+			held = nil
+			mu.Unlock()
+			// This connection's join is handled first (room empty: no answer), then the
+			// held one: the held joiner finds this one in the room.
+			_ = first.conn.WriteJSON(map[string]any{"cmd": "resp-join", "remoteUid": m["uid"]})
+			_ = c.WriteJSON(map[string]any{"cmd": "new-peer", "remoteUid": first.uid})
+		}
+	}))
+	t.Cleanup(h.Close)
+	return "ws://" + h.Listener.Addr().String() + "/ws"
+}
+
+// TestSignalJoinEitherOrder: the join round trip passes when the server takes the second
+// connection's join first (then the second joiner gets new-peer and the first resp-join).
+func TestSignalJoinEitherOrder(t *testing.T) {
+	t.Parallel()
+	rep := Signal(context.Background(), SignalOptions{URL: reversedJoinServer(t)})
+	if c := sigCheck(t, rep, "join"); !c.OK || !rep.Join.RespJoin || !rep.Join.NewPeer || len(rep.Join.Unexpected) != 0 {
+		t.Errorf("joins handled in reverse order: %+v\n%s", c, dump(rep))
 	}
 }

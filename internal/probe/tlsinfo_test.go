@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"net"
 	"strings"
 	"testing"
@@ -79,6 +80,23 @@ func TestTLSProblemsNamed(t *testing.T) {
 		if len(info.Chain) != 1 || !info.Chain[0].SelfSigned || info.Chain[0].NotAfter.IsZero() {
 			t.Errorf("%s: chain %+v", tc.name, info.Chain)
 		}
+		// The row shows the certificate: subject, issuer, SANs, expiry; and the version.
+		leaf := parseLeaf(t, tc.cert.PEM)
+		sum := leafSummary(info)
+		for _, want := range []string{"subject \"" + leaf.Subject.String() + "\"", "issuer \"" + leaf.Issuer.String() + "\"",
+			"expires " + leaf.NotAfter.UTC().Format("2006-01-02")} {
+			if !strings.Contains(sum, want) {
+				t.Errorf("%s: certificate summary %q lacks %q", tc.name, sum, want)
+			}
+		}
+		for _, n := range append(append([]string(nil), leaf.DNSNames...), ipStrings(leaf.IPAddresses)...) {
+			if !strings.Contains(sum, n) {
+				t.Errorf("%s: certificate summary %q lacks SAN %s", tc.name, sum, n)
+			}
+		}
+		if !strings.HasPrefix(info.Version, "TLS 1.") {
+			t.Errorf("%s: version %q", tc.name, info.Version)
+		}
 	}
 }
 
@@ -96,4 +114,25 @@ func TestSignalNginxExpiredCertificate(t *testing.T) {
 	if j := sigCheck(t, rep, "join"); !j.OK {
 		t.Errorf("join through nginx should still be probed: %+v", j)
 	}
+}
+
+func ipStrings(ips []net.IP) []string {
+	out := make([]string, 0, len(ips))
+	for _, ip := range ips {
+		out = append(out, ip.String())
+	}
+	return out
+}
+
+func parseLeaf(t *testing.T, pemBytes []byte) *x509.Certificate {
+	t.Helper()
+	b, _ := pem.Decode(pemBytes)
+	if b == nil {
+		t.Fatal("no PEM block")
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -585,10 +585,19 @@ func (r *turnRun) authAllocate(ctx context.Context, s *turnSession) bool {
 	c.OK = true
 	c.Detail = fmt.Sprintf("relayed address %s, lifetime %s", al.Relayed, s.lifetime)
 	r.check(c)
-	if isPublicIP(r.ip) && !isPublicIP(s.relayed.IP) {
-		r.warn("the relayed address %s is private/loopback while the server's address %s is public: peers cannot reach it; set coturn external-ip=%s (or external-ip=PUBLIC/PRIVATE)", s.relayed.IP, r.ip, r.ip)
+	if w := relayedAddressWarning(r.ip, s.relayed.IP); w != "" {
+		r.warn("%s", w)
 	}
 	return true
+}
+
+// relayedAddressWarning warns when a server reached at a public address hands out a
+// private or loopback relayed address: coturn behind NAT without external-ip.
+func relayedAddressWarning(server, relayed net.IP) string {
+	if !isPublicIP(server) || isPublicIP(relayed) {
+		return ""
+	}
+	return fmt.Sprintf("the relayed address %s is private/loopback while the server's address %s is public: peers cannot reach it; set coturn external-ip=%s (or external-ip=PUBLIC/PRIVATE)", relayed, server, server)
 }
 
 // isPublicIP reports whether ip is globally routable.

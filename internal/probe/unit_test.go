@@ -84,6 +84,28 @@ func TestIsPublicIP(t *testing.T) {
 	}
 }
 
+// TestRelayedAddressWarning: a public server handing out a private or loopback relayed
+// address (coturn behind NAT without external-ip) is warned about; a public relayed
+// address, or a server on a private network, is not.
+func TestRelayedAddressWarning(t *testing.T) {
+	for _, tc := range []struct {
+		server, relayed string
+		warn            bool
+	}{
+		{"203.0.113.7", "10.0.0.5", true},
+		{"203.0.113.7", "127.0.0.1", true},
+		{"2001:db8:1::7", "fd00::5", true},
+		{"203.0.113.7", "203.0.113.7", false},
+		{"10.0.0.5", "10.0.0.5", false},
+		{"127.0.0.1", "127.0.0.1", false},
+	} {
+		w := relayedAddressWarning(net.ParseIP(tc.server), net.ParseIP(tc.relayed))
+		if tc.warn != (w != "") || (tc.warn && !strings.Contains(w, "external-ip="+tc.server)) {
+			t.Errorf("server %s relayed %s: warning %q, want warning %v naming external-ip", tc.server, tc.relayed, w, tc.warn)
+		}
+	}
+}
+
 func TestRTTStatsPercentiles(t *testing.T) {
 	var s []time.Duration
 	for i := 100; i >= 1; i-- {
