@@ -14,6 +14,7 @@ import (
 
 	"github.com/rtcctl/rtcctl/internal/probe"
 	"github.com/rtcctl/rtcctl/internal/report"
+	"github.com/rtcctl/rtcctl/internal/turnserver"
 )
 
 // runProbeCmd runs one probe command with a recording run function: no network.
@@ -222,5 +223,55 @@ func TestRenderProbeSTUNWithoutBasis(t *testing.T) {
 	renderProbeSTUN(&b, false, &probe.STUNReport{LocalAddr: "0.0.0.0:4242", Mapping: probe.BehaviorInconclusive, Filtering: probe.BehaviorInconclusive, Verdict: probe.VerdictInconclusive})
 	if strings.Contains(b.String(), "inconclusive: \n") || strings.Contains(b.String(), "0.0.0.0") || !strings.Contains(b.String(), "port 4242") {
 		t.Errorf("dangling colon:\n%s", b.String())
+	}
+}
+
+// TestProbeTURNTextReport runs probe-turn's text output against the embedded pion TURN
+// server on loopback: the trickle-ICE table comes first (rows printed as candidates
+// arrive, priority as typePref | localPref | 256-component, URL and relay protocol), then
+// the TURN exchange (401 challenge with realm and nonce, the allocation, the relay with
+// loss and RTT percentiles, the relay-only call) and the PASS rows.
+func TestProbeTURNTextReport(t *testing.T) {
+	srv, err := turnserver.Start(turnserver.Config{Users: map[string]string{"alice": "s3cret"}})
+	if err != nil {
+		t.Fatalf("turnserver: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	var out, errb bytes.Buffer
+	url := srv.URLs()[0]
+	runErr := runProbeTURN(context.Background(), report.Buffers(&out, &errb),
+		&probeTURNOptions{Probe: probe.TURNOptions{URLs: []string{url}, Username: "alice", Password: "s3cret"}})
+	text := out.String()
+	if runErr != nil {
+		t.Fatalf("probe-turn: %v\n%s", runErr, text)
+	}
+	head := strings.Index(text, "Priority")
+	challenge := strings.Index(text, "challenge   Allocate (no credentials) -> 401")
+	if head < 0 || challenge < 0 || head > challenge {
+		t.Fatalf("want the candidate table before the exchange:\n%s", text)
+	}
+	var relayRow string
+	for _, line := range strings.Split(text[:challenge], "\n") {
+		if strings.Contains(line, " relay ") {
+			relayRow = line
+		}
+	}
+	if !strings.Contains(relayRow, "0 | ") || !strings.Contains(relayRow, "| 255") || !strings.HasSuffix(strings.TrimSpace(relayRow), url+" udp") {
+		t.Errorf("relay candidate row %q: want priority '0 | localPref | 255' and the URL with relay protocol udp", relayRow)
+	}
+	for _, want := range []string{
+		`realm "` + srv.Realm() + `", nonce "`,
+		`allocate    as "alice" -> relayed 127.0.0.1:`,
+		"relay       50/50 back via", "loss 0.0%", "RTT p50", "p95", "p99",
+		"call        connected in", "gathering   ", "done after",
+		"PASS", "1/1 TURN server(s) passed",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text report lacks %q:\n%s", want, text)
+		}
+	}
+	t.Logf("probe-turn text report:\n%s", text)
+	if strings.Contains(text, "s3cret") || strings.Contains(errb.String(), "s3cret") {
+		t.Error("the password is printed")
 	}
 }
