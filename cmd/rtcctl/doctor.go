@@ -565,10 +565,12 @@ func doctorJoin(ctx context.Context, o *doctorOptions, a *signal.Client, cfg sig
 	return it
 }
 
-// doctorTURN probes every TURN URL (allocation and relaying; the full call comes later).
+// doctorTURN probes every TURN URL: allocation, relaying and the relay-only loopback call
+// (two pion peers through this server, no signaling: it proves the server serves WebRTC
+// even when signaling fails). The full call through the server comes later.
 func doctorTURN(ctx context.Context, o *doctorOptions, rep *doctorReport, urls []string) bool {
 	opts := probe.TURNOptions{URLs: urls, Username: o.ICEUser, Password: o.ICEPass, Secret: o.ICESecret,
-		RESTUser: o.ICEUser, NoCall: true, NoGather: true, Logf: o.Logf}
+		RESTUser: o.ICEUser, NoGather: true, Logf: o.Logf}
 	if o.ICESecret != "" {
 		opts.Username, opts.Password = "", ""
 	}
@@ -587,7 +589,7 @@ func doctorTURN(ctx context.Context, o *doctorOptions, rep *doctorReport, urls [
 	rep.TURN = tr
 	ok := true
 	for _, s := range tr.Servers {
-		it := doctorItem{ID: doctorTURNPrefix + s.URL, Title: "TURN " + s.URL + ": reach, authenticate, relay", ElapsedMs: 0}
+		it := doctorItem{ID: doctorTURNPrefix + s.URL, Title: "TURN " + s.URL + ": reach, authenticate, relay, relay-only loopback call", ElapsedMs: 0}
 		var firstBad *probe.Check
 		for i := range s.Checks {
 			it.ElapsedMs += float64(time.Duration(s.Checks[i].Elapsed).Microseconds()) / 1000
@@ -599,6 +601,9 @@ func doctorTURN(ctx context.Context, o *doctorOptions, rep *doctorReport, urls [
 			it.Status = "pass"
 			if s.Allocation != nil {
 				it.Detail = "relay " + s.Allocation.Relayed
+			}
+			if s.Call != nil && s.Call.Connected {
+				it.Detail += fmt.Sprintf("; relay-only loopback call connected in %s", s.Call.ConnectTime)
 			}
 			rep.add(it)
 			continue

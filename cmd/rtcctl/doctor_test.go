@@ -75,6 +75,13 @@ func TestDoctorAgainstServe(t *testing.T) {
 			t.Errorf("healthy: item %s is %q, want pass", id, items[id])
 		}
 	}
+	// The relay-only loopback call of probe-turn ran (no signaling needed), beside the
+	// full call through the server.
+	var full doctorReport
+	if err := json.Unmarshal([]byte(out), &full); err != nil || full.TURN == nil || len(full.TURN.Servers) != 1 ||
+		full.TURN.Servers[0].Call == nil || !full.TURN.Servers[0].Call.Connected || full.TURN.Servers[0].Call.RTPReceived == 0 {
+		t.Errorf("healthy: no relay-only loopback call in the TURN report (%v):\n%s", err, out)
+	}
 
 	code, out, _ = execMainForTest(t, "doctor", "--server", srv.SignalURL(), "--ice-server", turnURL,
 		"--ice-user", "u", "--ice-pass", "Xq7-not-the-pass", "--json")
