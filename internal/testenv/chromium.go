@@ -48,11 +48,11 @@ func ChromiumPath(tb testing.TB) string {
 	return ""
 }
 
-// chromiumFlags is the switch set. Network isolation: the browser runs in the host
-// network namespace (the servers it talks to are in-process on 127.0.0.1), so instead of
-// a namespace it gets a host resolver that resolves no name at all except localhost and
-// no background services. The only addresses it can then reach are IP literals the test
-// page itself names, which are all 127.0.0.1 (serve, coturn and the pion peer).
+// chromiumFlags is the switch set. Network isolation: as root, the interop tests run in a
+// network namespace holding only lo (MainInLoopbackNetns), so the browser has no other
+// interface at all. Besides (and alone when not root) it gets a host resolver that
+// resolves no name except localhost, and no background services: the only addresses it
+// can reach are IP literals the test page names, all 127.0.0.1 (serve, coturn, the peer).
 func chromiumFlags(userDataDir string) map[string]any {
 	return map[string]any{
 		"headless":                               true,
