@@ -15,6 +15,9 @@ import (
 	"github.com/rtcctl/rtcctl/internal/signal"
 )
 
+// defaultMinFPS is --min-fps unset at the default 30 fps.
+const defaultMinFPS = 15
+
 // callOptions are the parsed flags of `rtcctl call`.
 type callOptions struct {
 	Config peer.CallConfig
@@ -57,7 +60,7 @@ func newCallCommand(s *report.Streams, runF func(context.Context, *report.Stream
 		&cli.BoolFlag{Name: "embedded", Usage: "start rtcctl serve (signaling + TURN) in process on loopback and call through it"},
 		&cli.StringFlag{Name: "room", Usage: "room `ID` (default: a fresh random room)"},
 		&cli.BoolFlag{Name: "room-number", Usage: "send the room id as a JSON number"},
-		&cli.Float64Flag{Name: "min-fps", Value: 15, Usage: "lowest acceptable received frame rate (0: not checked)"},
+		&cli.Float64Flag{Name: "min-fps", Value: defaultMinFPS, Usage: "lowest acceptable received frame rate (0: not checked); unset, half the --fps when that is below 30"},
 		&cli.Float64Flag{Name: "max-loss", Value: 5, Usage: "highest acceptable packet loss in percent (0: not checked)"},
 		&cli.DurationFlag{Name: "max-latency", Value: 500 * time.Millisecond, Usage: "highest acceptable p95 video latency (0: not checked)"},
 		&cli.BoolFlag{Name: "require-relay", Usage: "fail unless the selected pair is relay/relay"},
@@ -101,6 +104,11 @@ func parseCallFlags(c *cli.Context) (*callOptions, error) {
 		},
 		Timeout: c.Duration("timeout"), Duration: c.Duration("duration"),
 		KeepFrame: mo.Snapshot != "", RecordDir: mo.RecordDir, Verbose: c.Bool("verbose"),
+	}
+	if !c.IsSet("min-fps") {
+		// The default is half the default frame rate: a lower --fps lowers it too, or
+		// `--fps 15` would fail on the default against its own send rate (14.9 < 15).
+		cc.Thresholds.MinFPS = min(defaultMinFPS, float64(mo.Video.FPS)/2)
 	}
 	send := mo.Send
 	cc.Send = &send

@@ -171,6 +171,28 @@ func TestCallFlagDefaults(t *testing.T) {
 	}
 }
 
+// TestCallMinFPSFollowsFPS: unset, --min-fps is half a lower --fps (`--fps 15` failed its own
+// 15 fps default, measuring 14.9); set, it is kept; a higher --fps keeps 15.
+func TestCallMinFPSFollowsFPS(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want float64
+	}{
+		{[]string{"--fps", "15"}, 7.5},
+		{[]string{"--fps", "60"}, 15},
+		{[]string{"--fps", "15", "--min-fps", "14"}, 14},
+		{[]string{"--fps", "15", "--min-fps", "0"}, 0},
+	} {
+		code, o, errOut := parseCall(t, append([]string{"--embedded"}, tc.args...)...)
+		if code != ExitOK {
+			t.Fatalf("%q: exit %d: %s", tc.args, code, errOut)
+		}
+		if got := o.Config.Thresholds.MinFPS; got != tc.want {
+			t.Errorf("%q: min fps %v, want %v", tc.args, got, tc.want)
+		}
+	}
+}
+
 func TestCallHelpDocumentsExitCodes(t *testing.T) {
 	code, out, _ := execMainForTest(t, "help", "call")
 	if code != ExitOK {
