@@ -2,10 +2,12 @@ package media
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
 	"math"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -186,7 +188,14 @@ func (a *VideoAnalyzer) ConsumeRTP(ctx context.Context, src RTPReader, codec web
 
 	var rec *ivfwriter.IVFWriter
 	if a.cfg.RecordPath != "" {
-		w, err := ivfwriter.New(a.cfg.RecordPath, ivfwriter.WithCodec(codec.MimeType))
+		// PTS are the RTP timestamps on the RTP clock: exact at any frame rate (pion's
+		// default converts to ms and then divides by its 1/30 timebase: 10% slow).
+		clock := codec.ClockRate
+		if clock == 0 {
+			clock = 90000
+		}
+		w, err := ivfwriter.New(a.cfg.RecordPath, ivfwriter.WithCodec(codec.MimeType),
+			ivfwriter.WithFrameRate(1, clock), ivfwriter.WithDirectPTS())
 		a.mu.Lock()
 		if err != nil {
 			a.st.RecordError = err.Error()
@@ -198,6 +207,7 @@ func (a *VideoAnalyzer) ConsumeRTP(ctx context.Context, src RTPReader, codec web
 		a.mu.Unlock()
 	}
 
+	var recW, recH uint16 // the first keyframe's size, for the IVF header
 	var asm *vp8Assembler
 	if isVP8 {
 		asm = &vp8Assembler{}
@@ -233,6 +243,9 @@ func (a *VideoAnalyzer) ConsumeRTP(ctx context.Context, src RTPReader, codec web
 			a.st.FramesAssembled++
 			a.asmRate.add(now, 1)
 			if f.Key {
+				if w, h, ok := vp8KeyFrameSize(f.Data); ok && recW == 0 {
+					recW, recH = w, h
+				}
 				a.st.KeyFrames++
 				if a.st.FirstKeyFrameAt.IsZero() {
 					a.st.FirstKeyFrameAt = now
@@ -264,7 +277,12 @@ func (a *VideoAnalyzer) ConsumeRTP(ctx context.Context, src RTPReader, codec web
 	}
 	workers.Wait()
 	if rec != nil {
-		if cerr := rec.Close(); cerr != nil {
+		cerr := rec.Close()
+		if cerr == nil && recW != 0 {
+			// ivfwriter's header says 640x480 unless told; the size is known only now.
+			cerr = patchIVFSize(a.cfg.RecordPath, recW, recH)
+		}
+		if cerr != nil {
 			a.mu.Lock()
 			a.st.RecordError = cerr.Error()
 			a.mu.Unlock()
@@ -525,4 +543,32 @@ func (h *latencyHist) quantile(q float64) float64 {
 		}
 	}
 	return float64(latencyBuckets)
+}
+
+// vp8KeyFrameSize reads the frame size from a VP8 keyframe (RFC 6386 9.1: frame tag, start
+// code 9d 01 2a, then 14-bit width and height, little endian).
+func vp8KeyFrameSize(frame []byte) (w, h uint16, ok bool) {
+	if len(frame) < 10 || frame[0]&1 != 0 || frame[3] != 0x9d || frame[4] != 0x01 || frame[5] != 0x2a {
+		return 0, 0, false
+	}
+	return binary.LittleEndian.Uint16(frame[6:]) & 0x3fff, binary.LittleEndian.Uint16(frame[8:]) & 0x3fff, true
+}
+
+// patchIVFSize writes the frame size into an IVF file's header (bytes 12-15).
+func patchIVFSize(path string, w, h uint16) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	var b [4]byte
+	binary.LittleEndian.PutUint16(b[0:], w)
+	binary.LittleEndian.PutUint16(b[2:], h)
+	if _, err := f.WriteAt(b[:], 12); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("record: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	return nil
 }
