@@ -393,3 +393,28 @@ func TestSignalJoinEitherOrder(t *testing.T) {
 		t.Errorf("joins handled in reverse order: %+v\n%s", c, dump(rep))
 	}
 }
+
+// TestSignalDNSFailureIsARow: a name that does not resolve ends the probe at the dns row
+// with the fix, before any connection (the lookup is stubbed: no query leaves the machine).
+func TestSignalDNSFailureIsARow(t *testing.T) {
+	t.Parallel()
+	r := &signalRun{
+		opts: SignalOptions{URL: "wss://call.example.invalid:8098/ws"},
+		rep:  &SignalReport{Started: time.Now()},
+		lookup: func(context.Context, string) ([]net.IP, error) {
+			return nil, &net.DNSError{Err: "no such host", Name: "call.example.invalid", IsNotFound: true}
+		},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r.run(ctx)
+	c := sigCheck(t, r.rep, "dns")
+	if r.rep.Outcome != "dns-failed" || c.OK || !strings.Contains(c.Detail, "no such host") || !strings.Contains(c.Fix, "getent hosts call.example.invalid") {
+		t.Errorf("%s", dump(r.rep))
+	}
+	for _, later := range r.rep.Checks {
+		if later.Name == "connect" || later.Name == "join" {
+			t.Errorf("stage %q ran after the DNS failure", later.Name)
+		}
+	}
+}
