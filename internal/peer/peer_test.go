@@ -119,6 +119,71 @@ func TestRunCallLegacyServer(t *testing.T) {
 	}
 }
 
+// TestRunCallMixedCandidateFormats: a sends candidates in the Android format, b in the web
+// format (JSON.stringify(RTCIceCandidate)); each accepts the other's, and the call passes.
+// Both sides' timelines have every stage, in order, and the video sender answered the
+// receiver's track-start PLI with a forced keyframe.
+func TestRunCallMixedCandidateFormats(t *testing.T) {
+	t.Parallel()
+	srv := signaltest.StartLegacy(t)
+	rep := quickCall(t, CallConfig{Server: srv.URL(), VideoProfile: smallProfile, Thresholds: Thresholds{MinFPS: 7},
+		Side: func(side string, c *Config) {
+			c.CandidateFormat = signal.FormatAndroid
+			if side == "b" {
+				c.CandidateFormat = signal.FormatWeb
+			}
+		}})
+	for _, d := range rep.Directions {
+		if !d.Passed {
+			t.Errorf("%s: %s: %s", d.Name, d.Verdict.Code, d.Verdict.Finding)
+		}
+	}
+	for i, p := range rep.Peers {
+		if len(p.Calls) != 1 {
+			t.Fatalf("peer %d: %d calls", i, len(p.Calls))
+		}
+		c := p.Calls[0]
+		if c.RemoteCandidates.Counts["host"] == 0 {
+			t.Errorf("peer %d took no remote candidate from the other format: %v", i, c.RemoteCandidates.Counts)
+		}
+		tl := c.Timeline
+		offer, answer := tl.OfferSent, tl.AnswerReceived
+		if c.Role == "callee" {
+			offer, answer = tl.OfferReceived, tl.AnswerSent
+		}
+		stages := []struct {
+			name string
+			ms   *float64
+		}{
+			{"ws open", tl.WSOpen}, {"joined", tl.Joined}, {"peer known", tl.PeerKnown}, {"offer", offer},
+			{"answer", answer}, {"ICE connected", tl.ICEConnected}, {"DTLS connected", tl.DTLSConnected},
+			{"first RTP video", tl.FirstRTPVideo}, {"first keyframe", tl.FirstKeyFrame},
+			{"first decoded frame", tl.FirstDecodedFrame}, {"ended", tl.Ended},
+		}
+		prev := 0.0
+		for _, st := range stages {
+			if st.ms == nil {
+				t.Errorf("peer %d (%s): timeline lacks %s: %+v", i, c.Role, st.name, tl)
+				continue
+			}
+			if *st.ms < prev {
+				t.Errorf("peer %d (%s): %s at %.1f ms, before the previous stage at %.1f ms", i, c.Role, st.name, *st.ms, prev)
+			}
+			prev = *st.ms
+		}
+		for _, other := range []*float64{tl.FirstLocalCandidate, tl.FirstRemoteCandidate, tl.ICEChecking, tl.FirstRTPAudio} {
+			if other == nil {
+				t.Errorf("peer %d: timeline lacks a candidate/ICE checking/audio stage: %+v", i, tl)
+			}
+		}
+		for _, tx := range c.Tx {
+			if tx.Kind == "video" && (tx.PLIReceived == 0 || tx.KeyFramesForced == 0) {
+				t.Errorf("peer %d: video sender got %d PLI and forced %d keyframes; the receiver PLIs at track start", i, tx.PLIReceived, tx.KeyFramesForced)
+			}
+		}
+	}
+}
+
 // TestRunDurationBeforeAnyPeer: a --duration shorter than the peer timeout ends the wait;
 // the verdict blames the duration, not a peer timeout that never passed (QA: it said
 // "within 30s" after a 1 s run).

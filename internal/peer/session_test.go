@@ -114,3 +114,49 @@ func TestRunStaysForNextPeer(t *testing.T) {
 		}
 	}
 }
+
+// TestRunOnceEndsAfterFirstCall: with Once the session ends when its first call ends (the
+// peer left), well before its Duration; without Once it would wait for the next peer.
+func TestRunOnceEndsAfterFirstCall(t *testing.T) {
+	t.Parallel()
+	callSlots <- struct{}{}
+	defer func() { <-callSlots }()
+	srv := signaltest.StartLegacy(t)
+	room := signal.StringID("once-" + RandomUID())
+	base := Config{Server: srv.URL(), Room: room, Network: NetworkLoopback, Send: Media{Video: true}, VideoProfile: smallProfile,
+		MediaTimeout: 4 * time.Second, Logf: testLogf(t)}
+	host := base
+	host.Once, host.Duration = true, 20*time.Second
+	type out struct {
+		res *Result
+		err error
+		at  time.Time
+	}
+	done := make(chan out, 1)
+	go func() {
+		r, err := Run(context.Background(), host)
+		done <- out{r, err, time.Now()}
+	}()
+	time.Sleep(200 * time.Millisecond) // host joins first
+	guest := base
+	guest.Duration = 1500 * time.Millisecond
+	if _, err := Run(context.Background(), guest); err != nil {
+		t.Fatal(err)
+	}
+	left := time.Now()
+	var o out
+	select {
+	case o = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Once session still runs 10 s after its peer left")
+	}
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	if el := o.at.Sub(left); el > 3*time.Second {
+		t.Errorf("the Once session ended %v after its peer left", el)
+	}
+	if len(o.res.Calls) != 1 || o.res.Calls[0].EndReason != "peer-leave" || !o.res.Verdict.OK {
+		t.Fatalf("host: %d calls, end %q, verdict %+v", len(o.res.Calls), endOf(o.res), o.res.Verdict)
+	}
+}
