@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"net"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -259,11 +261,40 @@ func TestProbeTURNTextReport(t *testing.T) {
 	if !strings.Contains(relayRow, "0 | ") || !strings.Contains(relayRow, "| 255") || !strings.HasSuffix(strings.TrimSpace(relayRow), url+" udp") {
 		t.Errorf("relay candidate row %q: want priority '0 | localPref | 255' and the URL with relay protocol udp", relayRow)
 	}
+	// The table ends with the trickle-ICE page's "Done" row: the elapsed time of the
+	// gathering, no earlier than any candidate row.
+	var last, doneRow string
+	var latest float64
+	table, _, _ := strings.Cut(text[head:challenge], "\n\n") // a blank line ends the table
+	for _, line := range strings.Split(table, "\n")[1:] {
+		last = line
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			t.Errorf("table row %q: want server, time and more", line)
+			continue
+		}
+		at, err := strconv.ParseFloat(f[1], 64)
+		if err != nil {
+			t.Errorf("table row %q: time %q: %v", line, f[1], err)
+			continue
+		}
+		if f[2] == "Done" {
+			doneRow = line
+			if at <= 0 || at < latest {
+				t.Errorf("Done row %q: elapsed %.3f s, want > 0 and no earlier than the last candidate (%.3f s)", line, at, latest)
+			}
+		} else if at > latest {
+			latest = at
+		}
+	}
+	if doneRow == "" || doneRow != last || !regexp.MustCompile(`^1\s+\d+\.\d{3}\s+Done$`).MatchString(doneRow) {
+		t.Errorf("want the table to end with a row \"1  <seconds>  Done\", got last row %q (Done row %q):\n%s", last, doneRow, text)
+	}
 	for _, want := range []string{
 		`realm "` + srv.Realm() + `", nonce "`,
 		`allocate    as "alice" -> relayed 127.0.0.1:`,
 		"relay       50/50 back via", "loss 0.0%", "RTT p50", "p95", "p99",
-		"call        connected in", "gathering   ", "done after",
+		"call        connected in", "done after",
 		"PASS", "1/1 TURN server(s) passed",
 	} {
 		if !strings.Contains(text, want) {

@@ -34,7 +34,8 @@ failed and how to fix it:
                allow-loopback-peers / with denied-peer-ip)
    relay       --packets packets bounced through both relays: loss and RTT p50/p95/p99
    gather      the candidates a PeerConnection gathers with only this server, as rows
-               like the trickle-ICE sample page (printed as they arrive)
+               like the trickle-ICE sample page (printed as they arrive), ending with
+               a Done row and the time gathering took
    call        a relay-only loopback call (two pion PeerConnections, data channel + RTP)
 
 All URLs are probed concurrently. It tells a silent UDP port (firewall, no server) from a
@@ -214,14 +215,23 @@ func runProbeTURN(ctx context.Context, s *report.Streams, o *probeTURNOptions) e
 				index[u] = i + 1
 			}
 		}
-		p.OnCandidate = func(url string, c probe.Candidate) {
-			mu.Lock()
-			defer mu.Unlock()
+		printHeader := func() {
 			if !header {
 				fmt.Fprintln(s.Out, report.Paint(s.ColorOut, probeCandidateHeader, report.Head...))
 				header = true
 			}
+		}
+		p.OnCandidate = func(url string, c probe.Candidate) {
+			mu.Lock()
+			defer mu.Unlock()
+			printHeader()
 			fmt.Fprintln(s.Out, probeCandidateLine(index[url], c))
+		}
+		p.OnGatheringDone = func(url string, elapsed probe.Millis, complete bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			printHeader()
+			fmt.Fprintln(s.Out, probeGatheringDoneLine(index[url], elapsed, complete))
 		}
 	}
 	rep := probe.TURN(ctx, p)
@@ -280,6 +290,16 @@ func probeCandidateLine(server int, c probe.Candidate) string {
 		server, c.Time.D().Seconds(), c.Component, c.Type, c.Foundation, c.Protocol, c.Address, c.Port, prio, url)
 }
 
+// probeGatheringDoneLine ends one server's rows of the table like the trickle-ICE page's
+// "Done" row: the time gathering took, in the time column.
+func probeGatheringDoneLine(server int, elapsed probe.Millis, complete bool) string {
+	what := "Done"
+	if !complete {
+		what = fmt.Sprintf("Not done: gathering did not finish within %s", probe.TURNGatherTimeout)
+	}
+	return fmt.Sprintf("%-2d %-8.3f %s", server, elapsed.D().Seconds(), what)
+}
+
 func renderProbeTURN(w io.Writer, col bool, rep *probe.TURNReport) {
 	for _, sv := range rep.Servers {
 		fmt.Fprintln(w)
@@ -288,13 +308,6 @@ func renderProbeTURN(w io.Writer, col bool, rep *probe.TURNReport) {
 			head += "  (" + sv.Address + ")"
 		}
 		fmt.Fprintln(w, report.Paint(col, head, report.Head...))
-		if g := sv.Gathering; g != nil {
-			status := fmt.Sprintf("done after %s", g.Done)
-			if !g.Complete {
-				status = "not complete"
-			}
-			fmt.Fprintf(w, "  gathering   %d candidates, %s\n", len(g.Candidates), status)
-		}
 		if ch := sv.Challenge; ch != nil {
 			line := strings.TrimRight(fmt.Sprintf("  challenge   Allocate (no credentials) -> %d %s", ch.Code, ch.Reason), " ") // pion sends no reason phrase
 			if ch.Code == 0 {

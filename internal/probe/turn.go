@@ -73,6 +73,10 @@ type TURNOptions struct {
 	// OnCandidate, when set, is called as each gathered candidate arrives (from several
 	// goroutines when several URLs are probed; the callee serialises).
 	OnCandidate func(url string, c Candidate)
+	// OnGatheringDone, when set, is called once per URL when its candidate gathering ends:
+	// complete (the null candidate, after elapsed) or cut by TURNGatherTimeout. Like
+	// OnCandidate it may be called from several goroutines.
+	OnGatheringDone func(url string, elapsed Millis, complete bool)
 }
 
 // TURNReport is the result of a TURN probe.

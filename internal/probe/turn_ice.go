@@ -179,6 +179,13 @@ func (r *turnRun) gather(ctx context.Context) {
 	mu.Lock()
 	defer mu.Unlock()
 	c.Elapsed = Millis(time.Since(start))
+	if r.opts.OnGatheringDone != nil {
+		elapsed := g.Done
+		if !g.Complete {
+			elapsed = c.Elapsed
+		}
+		r.opts.OnGatheringDone(r.rep.URL, elapsed, g.Complete)
+	}
 	relays := 0
 	for _, cand := range g.Candidates {
 		if cand.Type == "relay" {

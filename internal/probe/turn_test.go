@@ -76,6 +76,9 @@ func TestTURNPionUDPAndTCP(t *testing.T) {
 		}
 		var relays int
 		for _, c := range s.Gathering.Candidates {
+			if c.Time > s.Gathering.Done {
+				t.Errorf("%s: candidate at %s after gathering was done (%s)", s.URL, c.Time, s.Gathering.Done)
+			}
 			if c.Type == "relay" {
 				relays++
 				if c.TypePref != 0 || c.ComponentPref != 255 || c.RelayProtocol != s.Server.Transport || c.URL == "" {
@@ -83,7 +86,7 @@ func TestTURNPionUDPAndTCP(t *testing.T) {
 				}
 			}
 		}
-		if relays == 0 || !s.Gathering.Complete {
+		if relays == 0 || !s.Gathering.Complete || s.Gathering.Done <= 0 {
 			t.Errorf("%s: gathering %+v", s.URL, s.Gathering)
 		}
 		if !s.Call.Connected || s.Call.RTPReceived == 0 || !strings.HasPrefix(s.Call.LocalCandidate, "relay") {
