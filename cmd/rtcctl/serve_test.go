@@ -14,9 +14,11 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/urfave/cli/v2"
 
 	"github.com/rtcctl/rtcctl/internal/report"
@@ -336,5 +338,89 @@ func TestDemoScriptIgnoresForeignServer(t *testing.T) {
 	}
 	if code != 3 || strings.Contains(string(out), "serve is healthy") || !strings.Contains(string(out), "before it was healthy") {
 		t.Fatalf("demo.sh exit %d (%v), want 3 with serve's own failure:\n%s", code, err, out)
+	}
+}
+
+// TestServeSIGTERMReal builds rtcctl and runs `serve` as a real process (main's signal
+// wiring included, which the in-process tests skip): a joined client gets close 1001 on
+// SIGTERM, the process exits 0 and logs that it stopped, and neither the static user's
+// password (given through RTCCTL_TURN_USER) nor the REST secret appears in its output.
+func TestServeSIGTERMReal(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("the go tool is not on PATH: cannot build rtcctl for a real-process test")
+	}
+	bin := filepath.Join(t.TempDir(), "rtcctl")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var errb syncBuffer
+	cmd := exec.CommandContext(ctx, bin, "serve", "--listen", "127.0.0.1:0", "--turn", "--turn-listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "RTCCTL_TURN_USER=demo:pw-do-not-print", "RTCCTL_TURN_SECRET=secret-do-not-print", "NO_COLOR=1")
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+
+	re := regexp.MustCompile(`signaling:\s+(ws://127\.0\.0\.1:\d+/ws)`)
+	var url string
+	for deadline := time.Now().Add(20 * time.Second); url == ""; time.Sleep(20 * time.Millisecond) {
+		if m := re.FindStringSubmatch(errb.String()); m != nil {
+			url = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no banner after 20 s: %s", errb.String())
+		}
+	}
+	ws, _, err := (&websocket.Dialer{HandshakeTimeout: 5 * time.Second}).Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"cmd":"join","roomId":"100","uid":"a"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"cmd":"ping"}`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, m, err := ws.ReadMessage(); err != nil || string(m) != `{"cmd":"ping"}` {
+		t.Fatalf("ping reply %q, %v", m, err)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = ws.ReadMessage()
+	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Fatalf("after SIGTERM the client got %v, want close 1001 (going away)", err)
+	}
+	select {
+	case <-exited:
+		if waitErr != nil {
+			t.Fatalf("serve after SIGTERM: %v\n%s", waitErr, errb.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("serve still running 15 s after SIGTERM:\n%s", errb.String())
+	}
+	logs := errb.String()
+	for _, want := range []string{"join room=\"100\" uid=\"a\"", "shutting down", "serve: stopped", "static user(s) demo"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("serve's stderr lacks %q:\n%s", want, logs)
+		}
+	}
+	for _, secret := range []string{"pw-do-not-print", "secret-do-not-print"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("serve's stderr shows a secret %q:\n%s", secret, logs)
+		}
 	}
 }
