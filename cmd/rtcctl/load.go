@@ -27,6 +27,9 @@ import (
 type loadOptions struct {
 	Config   load.Config
 	Embedded bool
+	// ICEFromServer fetches the ICE servers (with fresh TURN credentials) from the
+	// signaling server's /config before the run (rtcctl serve).
+	ICEFromServer bool
 	// Call is the media call template (media mode).
 	Call  peer.CallConfig
 	JSON  bool
@@ -59,6 +62,9 @@ shards). Write each shard's --json to a file and combine them with
 Examples:
    # 50 relay-only calls against the embedded server and TURN, all on loopback
    rtcctl load --embedded --relay-only --rooms 50 --ramp 5 --duration 10s
+
+   # an rtcctl serve --turn elsewhere: TURN credentials from its /config
+   rtcctl load --server ws://10.0.0.5:8099/ws --ice-from-server --relay-only --rooms 20
 
    # a deployment: 200 calls through its TURN, CI thresholds, JUnit for the CI page
    # (the TURN password from the environment keeps it out of ps and shell history)
@@ -99,6 +105,8 @@ func newLoadCommand(s *report.Streams, runF func(context.Context, *report.Stream
 			&cli.StringSliceFlag{Name: "ice-server", Usage: "STUN/TURN `URL` (repeatable), e.g. turn:host:3478?transport=udp"},
 			&cli.StringFlag{Name: "ice-user", Usage: "TURN user `NAME`"},
 			&cli.StringFlag{Name: "ice-pass", EnvVars: []string{"RTCCTL_ICE_PASS"}, Usage: "TURN `PASSWORD`"},
+			&cli.StringFlag{Name: "ice-config", Usage: "ICE servers from a JSON `FILE` in the browser's format ({\"iceServers\":[...]})"},
+			&cli.BoolFlag{Name: "ice-from-server", Usage: "GET the ICE servers (fresh TURN credentials) from the signaling server's /config once, before the run (rtcctl serve)"},
 			&cli.BoolFlag{Name: "relay-only", Usage: "iceTransportPolicy relay: every call must go through TURN"},
 			&cli.StringFlag{Name: "resolution", Value: "640x480", Usage: "video `WxH`"},
 			&cli.IntFlag{Name: "fps", Value: media.DefaultFPS, Usage: "video frame rate"},
@@ -201,6 +209,23 @@ func parseLoadFlags(c *cli.Context) (*loadOptions, error) {
 	if err != nil {
 		return nil, err
 	}
+	relayOnly := c.Bool("relay-only")
+	if file := c.String("ice-config"); file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, usagef("--ice-config: %v", err)
+		}
+		ic, err := peer.ParseICEConfig(b)
+		if err != nil {
+			return nil, usagef("--ice-config %s: %v", file, err)
+		}
+		ice = append(ice, ic.Servers...)
+		relayOnly = relayOnly || ic.RelayOnly
+	}
+	o.ICEFromServer = c.Bool("ice-from-server")
+	if o.ICEFromServer && o.Embedded {
+		return nil, usagef("--ice-from-server is implied by --embedded")
+	}
 	w, h, err := loadParseResolution(c.String("resolution"))
 	if err != nil {
 		return nil, err
@@ -211,7 +236,7 @@ func parseLoadFlags(c *cli.Context) (*loadOptions, error) {
 	}
 	o.Call = peer.CallConfig{
 		Server: cfg.Server, CAFile: cfg.CAFile, Insecure: cfg.Insecure,
-		ICEServers: ice, RelayOnly: c.Bool("relay-only"),
+		ICEServers: ice, RelayOnly: relayOnly,
 		VideoProfile: media.VideoProfile{Width: w, Height: h, FPS: c.Int("fps"), BitrateKbps: kbps},
 		Duration:     cfg.Duration,
 	}
@@ -225,11 +250,11 @@ func parseLoadFlags(c *cli.Context) (*loadOptions, error) {
 	if err := o.Call.VideoProfile.Validate(); err != nil {
 		return nil, usagef("video profile: %v", err)
 	}
-	if cfg.Mode == load.ModeSignal && (len(ice) > 0 || c.Bool("relay-only")) {
+	if cfg.Mode == load.ModeSignal && (len(ice) > 0 || relayOnly || o.ICEFromServer) {
 		return nil, usagef("--signal-only makes no calls: ICE flags do not apply")
 	}
-	if c.Bool("relay-only") && len(ice) == 0 && !o.Embedded {
-		return nil, usagef("--relay-only needs a TURN server: --ice-server turn:HOST:3478 with --ice-user/--ice-pass, or --embedded")
+	if relayOnly && len(ice) == 0 && !o.Embedded && !o.ICEFromServer {
+		return nil, usagef("--relay-only needs a TURN server: --ice-server turn:HOST:3478 with --ice-user/--ice-pass, --ice-config, --ice-from-server (rtcctl serve), or --embedded")
 	}
 	o.Config = cfg
 	return o, nil
@@ -313,6 +338,14 @@ func runLoad(ctx context.Context, s *report.Streams, o *loadOptions) error {
 		} else {
 			s.Progressf("embedded server at %s (the server and the clients share this process: its CPU counts both)", cfg.Server)
 		}
+	}
+	if o.ICEFromServer {
+		ic, err := peer.FetchICEConfig(ctx, cfg.Server, cfg.CAFile, cfg.Insecure)
+		if err != nil {
+			return cannotRun(err, "--ice-from-server needs an rtcctl serve instance (GET /config); use --ice-server or --ice-config otherwise")
+		}
+		o.Call.ICEServers = append(o.Call.ICEServers, ic.Servers...)
+		o.Call.RelayOnly = o.Call.RelayOnly || ic.RelayOnly
 	}
 	if cfg.Mode == load.ModeMedia {
 		cfg.Runner = load.PeerRunner(load.PeerConfig{Call: o.Call})

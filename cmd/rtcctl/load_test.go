@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/rtcctl/rtcctl/internal/load"
 	"github.com/rtcctl/rtcctl/internal/report"
+	"github.com/rtcctl/rtcctl/internal/serve"
+	"github.com/rtcctl/rtcctl/internal/turnserver"
 )
 
 // parseLoad runs only the flag parsing of `rtcctl load` and returns the options or the
@@ -72,22 +75,25 @@ func TestLoadFlags(t *testing.T) {
 	}
 
 	bad := map[string][]string{
-		"no server":               {"--rooms", "3"},
-		"server and embedded":     {"--server", "ws://h/ws", "--embedded"},
-		"http url":                {"--server", "http://h/ws"},
-		"bad shard":               {"--embedded", "--shard", "4/4"},
-		"more shards than rooms":  {"--embedded", "--rooms", "2", "--shard", "0/3"},
-		"zero rooms":              {"--embedded", "--rooms", "0"},
-		"turn without creds":      {"--server", "ws://h/ws", "--ice-server", "turn:h:3478"},
-		"relay-only without turn": {"--server", "ws://h/ws", "--relay-only"},
-		"ice with signal-only":    {"--embedded", "--signal-only", "--relay-only"},
-		"bad resolution":          {"--embedded", "--resolution", "big"},
-		"bad bitrate":             {"--embedded", "--bitrate", "fast"},
-		"bad decode":              {"--embedded", "--decode", "some"},
-		"bad loss":                {"--embedded", "--max-loss", "lots"},
-		"success over 100":        {"--embedded", "--min-success", "101"},
-		"stray argument":          {"--embedded", "extra"},
-		"unknown flag":            {"--embedded", "--no-such"},
+		"no server":                {"--rooms", "3"},
+		"server and embedded":      {"--server", "ws://h/ws", "--embedded"},
+		"http url":                 {"--server", "http://h/ws"},
+		"bad shard":                {"--embedded", "--shard", "4/4"},
+		"more shards than rooms":   {"--embedded", "--rooms", "2", "--shard", "0/3"},
+		"zero rooms":               {"--embedded", "--rooms", "0"},
+		"turn without creds":       {"--server", "ws://h/ws", "--ice-server", "turn:h:3478"},
+		"relay-only without turn":  {"--server", "ws://h/ws", "--relay-only"},
+		"ice with signal-only":     {"--embedded", "--signal-only", "--relay-only"},
+		"ice-from-server, signal":  {"--server", "ws://h/ws", "--signal-only", "--ice-from-server"},
+		"ice-from-server embedded": {"--embedded", "--ice-from-server"},
+		"ice-config missing":       {"--server", "ws://h/ws", "--ice-config", "/nonexistent/ice.json"},
+		"bad resolution":           {"--embedded", "--resolution", "big"},
+		"bad bitrate":              {"--embedded", "--bitrate", "fast"},
+		"bad decode":               {"--embedded", "--decode", "some"},
+		"bad loss":                 {"--embedded", "--max-loss", "lots"},
+		"success over 100":         {"--embedded", "--min-success", "101"},
+		"stray argument":           {"--embedded", "extra"},
+		"unknown flag":             {"--embedded", "--no-such"},
 	}
 	for name, args := range bad {
 		if _, code := parseLoad(t, args...); code != ExitUsage {
@@ -219,6 +225,65 @@ func TestReportMergeCLI(t *testing.T) {
 	}
 	if code, _, _ := execMainForTest(t, "report", "merge"); code != ExitUsage {
 		t.Errorf("no files: exit %d, want %d", code, ExitUsage)
+	}
+}
+
+// TestLoadICEFromServerAndConfig: relay-only calls against an rtcctl serve whose TURN
+// secret is generated in memory (the only credentials are the time-limited ones /config
+// hands out): --ice-from-server fetches them, and --ice-config takes a saved /config
+// document; both runs pass with every call on relay.
+func TestLoadICEFromServerAndConfig(t *testing.T) {
+	srv, err := serve.Start(context.Background(), serve.Config{Addr: "127.0.0.1:0", TURN: true,
+		TURNConfig: turnserver.Config{ListenIP: "127.0.0.1"}, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Close() }()
+	if !srv.Info().TURNSecretGenerated {
+		t.Fatalf("serve info %+v: want a generated REST secret", srv.Info())
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(srv.HTTPURL() + "config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /config: %d %v", resp.StatusCode, err)
+	}
+	iceFile := filepath.Join(t.TempDir(), "ice.json")
+	if err := os.WriteFile(iceFile, doc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"load", "--server", srv.SignalURL(), "--relay-only", "--rooms", "2", "--ramp", "0",
+		"--duration", "1s", "--resolution", "320x240", "--fps", "15", "--decode", "none", "--json"}
+	for name, extra := range map[string][]string{
+		"ice-from-server": {"--ice-from-server"},
+		"ice-config":      {"--ice-config", iceFile},
+	} {
+		code, out, errOut := execMainForTest(t, append(append([]string{}, common...), extra...)...)
+		if code != ExitOK {
+			t.Errorf("%s: exit %d\n%s\n%s", name, code, out, errOut)
+			continue
+		}
+		var r load.Report
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("%s: stdout is not the JSON report: %v\n%s", name, err, out)
+		}
+		if r.Calls.Succeeded != 2 || r.Media == nil || r.Media.Relay != 2 || r.Media.Direct != 0 {
+			t.Errorf("%s: calls %+v media %+v, want 2 calls on relay", name, r.Calls, r.Media)
+		}
+	}
+	// Without TURN credentials the relay-only run is refused before it starts.
+	if _, code := parseLoad(t, "--server", srv.SignalURL(), "--relay-only"); code != ExitUsage {
+		t.Errorf("relay-only without ICE servers: exit %d, want %d", code, ExitUsage)
+	}
+	// A server without /config: exit 3 naming the flag.
+	web := httptest.NewServer(http.NotFoundHandler())
+	defer web.Close()
+	code, _, errOut := execMainForTest(t, "load", "--server", "ws"+strings.TrimPrefix(web.URL, "http")+"/ws", "--ice-from-server", "--rooms", "1")
+	if code != ExitCouldntRun || !strings.Contains(errOut, "--ice-from-server") {
+		t.Errorf("no /config: exit %d, stderr %s; want exit 3 naming --ice-from-server", code, errOut)
 	}
 }
 
