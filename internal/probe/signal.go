@@ -55,6 +55,11 @@ type SignalOptions struct {
 	Idle time.Duration
 	// Keepalive sends WebSocket pings every KeepaliveInterval during the idle test.
 	Keepalive bool
+	// IdleBoth runs the idle test on two sockets at once, one silent and one with
+	// keepalive pings (Keepalive is then ignored): whether a proxy cuts idle websockets,
+	// and whether the keepalive keeps them open. Their rows are "idle" and
+	// "idle-keepalive", their results Idle and IdleKeepalive.
+	IdleBoth bool
 	// KeepaliveInterval is DefaultKeepaliveInterval when zero.
 	KeepaliveInterval time.Duration
 	// PageURL is the URL of the page that will open this websocket (for the mixed-content
@@ -89,6 +94,8 @@ type SignalReport struct {
 	Join *JoinResult `json:"join,omitempty"`
 	// Idle is the idle-survival test (nil when not run).
 	Idle *IdleResult `json:"idle,omitempty"`
+	// IdleKeepalive is the idle test with keepalive pings run beside Idle (IdleBoth).
+	IdleKeepalive *IdleResult `json:"idle_keepalive,omitempty"`
 	// Checks are the pass/fail rows in stage order.
 	Checks   []Check  `json:"checks"`
 	Warnings []string `json:"warnings,omitempty"`
@@ -270,8 +277,23 @@ func (r *signalRun) run(ctx context.Context) {
 		return
 	}
 	r.join(ctx, ws)
-	if r.opts.Idle > 0 {
-		r.idle(ctx)
+	switch {
+	case r.opts.Idle <= 0:
+	case r.opts.IdleBoth:
+		// Both sockets idle at the same time, so the pair takes one Idle, not two.
+		var wg sync.WaitGroup
+		var silent, kept Check
+		wg.Add(2)
+		go func() { defer wg.Done(); r.rep.Idle, silent = r.idle(ctx, false) }()
+		go func() { defer wg.Done(); r.rep.IdleKeepalive, kept = r.idle(ctx, true) }()
+		wg.Wait()
+		kept.Name = "idle-keepalive"
+		r.check(silent)
+		r.check(kept)
+	default:
+		res, c := r.idle(ctx, r.opts.Keepalive)
+		r.rep.Idle = res
+		r.check(c)
 	}
 }
 
@@ -519,6 +541,12 @@ func upgradeMeaning(up *Upgrade, path string, err error) (detail, fix string) {
 	return fmt.Sprintf("HTTP %d%s instead of 101 Switching Protocols", up.Status, via), "check the proxy and server logs"
 }
 
+// ToTLSPort reports whether the answer is a TLS port's refusal of a plain-HTTP (ws://)
+// request.
+func (u *Upgrade) ToTLSPort() bool {
+	return u != nil && u.Status == http.StatusBadRequest && plainHTTPToTLSPort(u.Body)
+}
+
 // plainHTTPToTLSPort recognises the 400 answers of a TLS port to plain HTTP: nginx's
 // "The plain HTTP request was sent to HTTPS port" and Go's "Client sent an HTTP request
 // to an HTTPS server".
@@ -745,16 +773,16 @@ func closeText(err error) string {
 	return err.Error()
 }
 
-// idle keeps a fresh socket open without traffic (or with pings) for opts.Idle.
-func (r *signalRun) idle(ctx context.Context) {
-	res := &IdleResult{Duration: Millis(r.opts.Idle), Keepalive: r.opts.Keepalive}
-	r.rep.Idle = res
+// idle keeps a fresh socket open without traffic (or with keepalive pings) for
+// opts.Idle, and returns the result with its row (named "idle"). It only reads r, so two
+// can run at once.
+func (r *signalRun) idle(ctx context.Context, keepalive bool) (*IdleResult, Check) {
+	res := &IdleResult{Duration: Millis(r.opts.Idle), Keepalive: keepalive}
 	c := Check{Name: "idle"}
 	ws, _, err := r.dialer(nil).DialContext(ctx, r.u.String(), r.header())
 	if err != nil {
 		c.Detail = "cannot open the idle socket: " + err.Error()
-		r.check(c)
-		return
+		return res, c
 	}
 	p := newWSPeer(ws)
 	defer p.close()
@@ -762,7 +790,7 @@ func (r *signalRun) idle(ctx context.Context) {
 	end := time.NewTimer(r.opts.Idle)
 	defer end.Stop()
 	var tick <-chan time.Time
-	if r.opts.Keepalive {
+	if keepalive {
 		t := time.NewTicker(r.opts.KeepaliveInterval)
 		defer t.Stop()
 		tick = t.C
@@ -782,20 +810,19 @@ func (r *signalRun) idle(ctx context.Context) {
 			}
 			c.Elapsed = res.CutAfter
 			c.Detail = fmt.Sprintf("the connection was cut after %s idle (%s)", res.CutAfter, closeText(p.err))
-			if r.opts.Keepalive {
+			if keepalive {
 				c.Detail = fmt.Sprintf("the connection was cut after %s even with a ping every %s (%s)", res.CutAfter, r.opts.KeepaliveInterval, closeText(p.err))
 				c.Fix = "the proxy timeout is shorter than the keepalive interval, or it does not pass pings: raise nginx proxy_read_timeout"
 			} else {
 				c.Fix = fmt.Sprintf("a proxy (nginx proxy_read_timeout, default 60s) or the server itself (an idle timeout) cuts idle websockets after about %s: have clients send a keepalive every 5s, or raise proxy_read_timeout (e.g. 3600s) in the /ws location", roundDur(res.CutAfter.D()).Round(100*time.Millisecond))
 			}
-			r.check(c)
-			return
+			return res, c
 		case <-end.C:
 			res.ServerPings = int(p.pings.Load())
 			res.Survived = true
 			c.OK = true
 			c.Elapsed = Millis(time.Since(start))
-			if r.opts.Keepalive {
+			if keepalive {
 				c.Detail = fmt.Sprintf("survived %s with a ping every %s (%d pongs)", r.opts.Idle, r.opts.KeepaliveInterval, res.Pongs)
 			} else {
 				c.Detail = fmt.Sprintf("survived %s without any traffic", r.opts.Idle)
@@ -803,8 +830,7 @@ func (r *signalRun) idle(ctx context.Context) {
 					c.Detail = fmt.Sprintf("survived %s sending nothing but pongs: the server sent %d ping(s), which also keep a proxy's read timeout from expiring", r.opts.Idle, res.ServerPings)
 				}
 			}
-			r.check(c)
-			return
+			return res, c
 		case <-ctx.Done():
 			res.ServerPings = int(p.pings.Load())
 			c.Elapsed = Millis(time.Since(start))
@@ -812,8 +838,7 @@ func (r *signalRun) idle(ctx context.Context) {
 			if errors.Is(ctx.Err(), context.Canceled) {
 				c.Detail = fmt.Sprintf("interrupted after %s of the %s idle test (the connection was still open)", roundDur(time.Since(start)), r.opts.Idle)
 			}
-			r.check(c)
-			return
+			return res, c
 		}
 	}
 }

@@ -178,6 +178,29 @@ func TestSignalLegacyServer(t *testing.T) {
 	}
 }
 
+// TestSignalIdleBoth: IdleBoth idles a silent socket and a pinging one at the same time
+// (the pair takes one idle period) and reports rows "idle" then "idle-keepalive".
+func TestSignalIdleBoth(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, false)
+	const idle = 600 * time.Millisecond
+	rep := Signal(context.Background(), SignalOptions{URL: s.SignalURL(), Idle: idle, IdleBoth: true, KeepaliveInterval: 100 * time.Millisecond})
+	var names []string
+	for _, c := range rep.Checks {
+		names = append(names, c.Name)
+	}
+	if got := strings.Join(names, " "); !strings.HasSuffix(got, "join idle idle-keepalive") {
+		t.Errorf("rows %q, want ... join idle idle-keepalive", got)
+	}
+	if !rep.OK || rep.Idle == nil || rep.IdleKeepalive == nil || !rep.Idle.Survived || !rep.IdleKeepalive.Survived ||
+		rep.Idle.Keepalive || !rep.IdleKeepalive.Keepalive || rep.Idle.Pongs != 0 || rep.IdleKeepalive.Pongs < 3 {
+		t.Fatalf("%s", dump(rep))
+	}
+	if rep.Elapsed.D() > idle+idle/2+time.Second {
+		t.Errorf("the two idle tests took %s: they should run at once (%s each)", rep.Elapsed, idle)
+	}
+}
+
 // TestSignalTLSAndPlainPortsMixedUp: ws:// to a TLS port and wss:// to a plain port must
 // say which scheme to use, not blame the proxy's Upgrade headers or the certificate.
 func TestSignalTLSAndPlainPortsMixedUp(t *testing.T) {
