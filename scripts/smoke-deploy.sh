@@ -9,11 +9,13 @@
 #    proxy idle timeout;
 # 3. `rtcctl doctor` is all green;
 # 4. one fault at a time, doctor names it: wrong TURN password, coturn stopped, nginx
-#    without the Upgrade/Connection headers, expired certificate.
+#    without the Upgrade/Connection headers, expired certificate;
+# 5. `rtcctl doctor --idle 70s` names nginx's 60 s proxy_read_timeout (signal-idle-cut) and
+#    sees the keepalive socket survive (skipped with SMOKE_SKIP_LONG=1).
 #
 # Everything started here is stopped on exit, also on failure or Ctrl-C.
 # Environment: RTCCTL (binary, default bin/rtcctl, built if missing), SMOKE_CALL_SECONDS
-# (default 75), SMOKE_SKIP_LONG=1 skips the two long calls (steps 1 and 2).
+# (default 75), SMOKE_SKIP_LONG=1 skips the long steps (1, 2 and 5).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -266,6 +268,15 @@ doctor_expect() {
 
 log "doctor against the healthy deployment"
 doctor_expect healthy 0 "" --ice-pass "$TURN_PASS"
+
+if [ "${SMOKE_SKIP_LONG:-0}" != 1 ]; then
+  log "doctor --idle 70s (nginx's default 60 s proxy_read_timeout must cut the silent websocket; the pinging one survives)"
+  doctor_expect idle-70s 1 signal-idle-cut --ice-pass "$TURN_PASS" --no-call --idle 70s
+  if ! grep -q '"id": *"signal-keepalive"' "$WORK/doctor-idle-70s.json" ||
+    ! grep -A3 '"id": *"signal-keepalive"' "$WORK/doctor-idle-70s.json" | grep -q '"status": *"pass"'; then
+    fail "doctor --idle 70s: the keepalive item did not pass; see $WORK/doctor-idle-70s.json"
+  fi
+fi
 
 log "fault: wrong TURN password"
 doctor_expect wrong-turn-pass 1 turn-auth --ice-pass "not-$TURN_PASS"

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -18,56 +17,64 @@ import (
 	"github.com/rtcctl/rtcctl/internal/peer"
 	"github.com/rtcctl/rtcctl/internal/probe"
 	"github.com/rtcctl/rtcctl/internal/report"
-	"github.com/rtcctl/rtcctl/internal/signal"
 	"github.com/rtcctl/rtcctl/internal/turncred"
 )
 
 // Doctor item ids (stable, for --json consumers) in the order a person should fix them:
-// the signaling path first (nothing works without it), then TURN/STUN, then the call.
+// the signaling path first (nothing works without it), then TURN/STUN, then the call, and
+// last, with --idle, whether idle websockets survive (that only ends long calls).
 const (
-	doctorSignalConnect = "signal-connect"
-	doctorSignalTLS     = "signal-tls"
-	doctorSignalUpgrade = "signal-upgrade"
-	doctorSignalJoin    = "signal-join"
-	doctorTURNPrefix    = "turn:" // one item per TURN URL: "turn:" + URL
-	doctorSTUN          = "stun"
-	doctorCall          = "call"
+	doctorSignalPage      = "signal-page" // with --page only
+	doctorSignalConnect   = "signal-connect"
+	doctorSignalTLS       = "signal-tls"
+	doctorSignalUpgrade   = "signal-upgrade"
+	doctorSignalJoin      = "signal-join"
+	doctorTURNPrefix      = "turn:" // one item per TURN URL: "turn:" + URL
+	doctorSTUN            = "stun"
+	doctorCall            = "call"
+	doctorSignalIdle      = "signal-idle"      // with --idle only
+	doctorSignalKeepalive = "signal-keepalive" // with --idle only
 )
 
 // doctorOptions are the parsed flags of `rtcctl doctor`.
 type doctorOptions struct {
-	Server     string
-	CAFile     string
-	Insecure   bool
-	Origin     string
-	ICEURLs    []string
-	ICEUser    string
-	ICEPass    string
-	ICESecret  string
-	Duration   time.Duration
-	RelayOnly  bool // the call goes through TURN only (default when a turn: URL is given)
-	SkipCall   bool
-	Timeout    time.Duration
-	JSON       bool
-	Verbose    bool
-	Logf       func(format string, args ...any)
-	stageLimit time.Duration // per-stage bound of the signaling checks
+	Server   string
+	CAFile   string
+	Insecure bool
+	Origin   string
+	PageURL  string
+	// Idle, when > 0, runs the idle-survival test that long, without and with keepalive.
+	Idle              time.Duration
+	KeepaliveInterval time.Duration
+	ICEURLs           []string
+	ICEUser           string
+	ICEPass           string
+	ICESecret         string
+	Duration          time.Duration
+	RelayOnly         bool // the call goes through TURN only (default when a turn: URL is given)
+	SkipCall          bool
+	Timeout           time.Duration
+	JSON              bool
+	Verbose           bool
+	Logf              func(format string, args ...any)
 }
 
 // doctorItem is one row of the checklist.
 type doctorItem struct {
-	// ID identifies the check: signal-connect, signal-tls, signal-upgrade, signal-join,
-	// turn:<url>, stun, call.
+	// ID identifies the check: signal-page, signal-connect, signal-tls, signal-upgrade,
+	// signal-join, turn:<url>, stun, call, signal-idle, signal-keepalive.
 	ID string `json:"id"`
 	// Title is what was checked, in words.
 	Title string `json:"title"`
 	// Status is "pass", "fail" or "skip".
 	Status string `json:"status"`
-	// Failure is a stable failure code when Status is "fail": signal-unreachable,
-	// signal-dns, signal-tls-expired, signal-tls-untrusted, signal-tls-hostname,
-	// signal-tls-handshake, signal-upgrade, signal-not-found, signal-forbidden,
-	// signal-upstream-down, signal-join, turn-unreachable, turn-auth, turn-permission,
-	// turn-failed, stun-unreachable, call-<verdict code>.
+	// Failure is a stable failure code when Status is "fail": signal-mixed-content,
+	// signal-unreachable, signal-dns, signal-url, signal-tls-expired, signal-tls-untrusted,
+	// signal-tls-hostname, signal-tls-handshake, signal-upgrade, signal-wrong-scheme,
+	// signal-not-found, signal-forbidden, signal-upstream-down, signal-join,
+	// turn-unreachable, turn-auth, turn-permission, turn-tls, turn-failed,
+	// stun-unreachable, call-<verdict code>, signal-idle-cut (a proxy cuts idle
+	// websockets), signal-idle, signal-keepalive-cut, signal-keepalive.
 	Failure string `json:"failure,omitempty"`
 	// Detail is what was seen.
 	Detail string `json:"detail,omitempty"`
@@ -89,12 +96,18 @@ type doctorReport struct {
 	// FirstFailure is the failure code of the first failing item: the thing to fix first.
 	FirstFailure string       `json:"first_failure,omitempty"`
 	Items        []doctorItem `json:"items"`
-	// STUN and TURN are the full probe reports, for detail.
-	STUN *probe.STUNReport `json:"stun,omitempty"`
-	TURN *probe.TURNReport `json:"turn,omitempty"`
+	// Warnings are findings that fail no item (e.g. ws:// off loopback: pages served over
+	// https cannot open it).
+	Warnings []string `json:"warnings,omitempty"`
+	// Signal, STUN and TURN are the full probe reports, for detail.
+	Signal *probe.SignalReport `json:"signal,omitempty"`
+	STUN   *probe.STUNReport   `json:"stun,omitempty"`
+	TURN   *probe.TURNReport   `json:"turn,omitempty"`
 	// Call is the full call report (nil when skipped).
 	Call       *peer.CallReport `json:"call,omitempty"`
 	DurationMs float64          `json:"duration_ms"`
+
+	idle []doctorItem // the idle items, added after the call
 }
 
 func (r *doctorReport) add(it doctorItem) {
@@ -107,16 +120,20 @@ func doctorCommand(streams *report.Streams) *cli.Command {
 		Name:      "doctor",
 		Usage:     "check a deployment end to end and say what to fix first",
 		ArgsUsage: " ",
-		Description: "Runs, in the order a person should fix things: the signaling path (TCP, TLS\n" +
-			"certificate, websocket upgrade through the proxy, a join in a scratch room), each TURN\n" +
-			"server (reachability, credentials, relaying), STUN, and a full two-peer call through the\n" +
-			"server (relay-only when a TURN server is given). Prints a checklist with PASS/FAIL and,\n" +
-			"for each failure, the likely cause and the fix.\n\n" + exitCodesHelp,
+		Description: "Runs, in the order a person should fix things: the signaling path (probe-signal:\n" +
+			"DNS and TCP, the TLS certificate, the websocket upgrade through the proxy, a join in a\n" +
+			"scratch room), each TURN server (reachability, credentials, relaying), STUN, a full\n" +
+			"two-peer call through the server (relay-only when a TURN server is given) and, with\n" +
+			"--idle, whether idle websockets survive the proxy without and with keepalive. Prints a\n" +
+			"checklist with PASS/FAIL and, for each failure, the likely cause and the fix.\n\n" + exitCodesHelp,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "server", Aliases: []string{"s"}, Usage: "signaling websocket `URL`, e.g. wss://host:8098/ws (required)"},
 			&cli.StringFlag{Name: "ca-file", Usage: "extra PEM `FILE` of CA certificates to trust for wss"},
 			&cli.BoolFlag{Name: "insecure", Usage: "do not verify the wss certificate (the TLS item still reports what is wrong)"},
-			&cli.StringFlag{Name: "origin", Usage: "Origin header for the websocket upgrade"},
+			&cli.StringFlag{Name: "origin", Usage: "Origin header for the websocket upgrade (default: the --page origin, else the websocket's own)"},
+			&cli.StringFlag{Name: "page", Usage: "`URL` of the page that opens the websocket: an https page cannot open ws:// (mixed content)"},
+			&cli.DurationFlag{Name: "idle", Usage: "also keep websockets idle this long, without and with keepalive, to see whether a proxy cuts them (slow: use more than nginx's proxy_read_timeout, default 60s, e.g. 70s; 0: skip)"},
+			&cli.DurationFlag{Name: "keepalive-interval", Value: probe.DefaultKeepaliveInterval, Usage: "ping interval of the keepalive socket of --idle (the course clients': 5s)"},
 			&cli.StringSliceFlag{Name: "ice-server", Usage: "STUN/TURN `URL` (repeatable): stun:HOST:3478, turn:HOST:3478?transport=udp"},
 			&cli.StringFlag{Name: "ice-user", Usage: "TURN user (static long-term credentials)"},
 			&cli.StringFlag{Name: "ice-pass", Usage: "TURN password", EnvVars: []string{"RTCCTL_ICE_PASS"}},
@@ -124,7 +141,7 @@ func doctorCommand(streams *report.Streams) *cli.Command {
 			&cli.DurationFlag{Name: "duration", Value: 3 * time.Second, Usage: "media measurement of the test call"},
 			&cli.BoolFlag{Name: "relay-only", Usage: "force the test call through TURN (default: on when a turn: URL is given)"},
 			&cli.BoolFlag{Name: "no-call", Usage: "skip the test call"},
-			&cli.DurationFlag{Name: "timeout", Value: 90 * time.Second, Usage: "bound on the whole run"},
+			&cli.DurationFlag{Name: "timeout", Value: 90 * time.Second, Usage: "bound on the whole run, not counting --idle"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 		},
 		Action: func(c *cli.Context) error {
@@ -147,26 +164,38 @@ func doctorCommand(streams *report.Streams) *cli.Command {
 
 func parseDoctorFlags(c *cli.Context) (*doctorOptions, error) {
 	o := &doctorOptions{
-		Server:     c.String("server"),
-		CAFile:     c.String("ca-file"),
-		Insecure:   c.Bool("insecure"),
-		Origin:     c.String("origin"),
-		ICEURLs:    c.StringSlice("ice-server"),
-		ICEUser:    c.String("ice-user"),
-		ICEPass:    c.String("ice-pass"),
-		ICESecret:  c.String("ice-secret"),
-		Duration:   c.Duration("duration"),
-		SkipCall:   c.Bool("no-call"),
-		Timeout:    c.Duration("timeout"),
-		JSON:       c.Bool("json"),
-		stageLimit: 5 * time.Second,
+		Server:            c.String("server"),
+		CAFile:            c.String("ca-file"),
+		Insecure:          c.Bool("insecure"),
+		Origin:            c.String("origin"),
+		PageURL:           c.String("page"),
+		Idle:              c.Duration("idle"),
+		KeepaliveInterval: c.Duration("keepalive-interval"),
+		ICEURLs:           c.StringSlice("ice-server"),
+		ICEUser:           c.String("ice-user"),
+		ICEPass:           c.String("ice-pass"),
+		ICESecret:         c.String("ice-secret"),
+		Duration:          c.Duration("duration"),
+		SkipCall:          c.Bool("no-call"),
+		Timeout:           c.Duration("timeout"),
+		JSON:              c.Bool("json"),
 	}
 	if o.Server == "" {
 		return nil, usagef("--server is required (the signaling websocket URL, e.g. wss://host:8098/ws)")
 	}
-	u, err := url.Parse(o.Server)
-	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-		return nil, usagef("--server %q: want a ws:// or wss:// URL such as wss://host:8098/ws", o.Server)
+	if _, err := probe.ParseSignalURL(o.Server); err != nil {
+		return nil, usagef("--server: %v (want a URL such as wss://host:8098/ws)", err)
+	}
+	if o.PageURL != "" {
+		if pu, err := url.Parse(o.PageURL); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			return nil, usagef("--page %q: want the page's http:// or https:// URL", o.PageURL)
+		}
+	}
+	if o.Idle < 0 || o.Idle > 24*time.Hour {
+		return nil, usagef("--idle must be between 0 and 24h")
+	}
+	if o.KeepaliveInterval <= 0 {
+		return nil, usagef("--keepalive-interval must be positive")
 	}
 	for _, raw := range o.ICEURLs {
 		if _, err := probe.ParseServerURL(raw); err != nil {
@@ -189,12 +218,31 @@ func parseDoctorFlags(c *cli.Context) (*doctorOptions, error) {
 	if o.RelayOnly && len(o.doctorTURNURLs()) == 0 {
 		return nil, usagef("--relay-only needs a turn: or turns: --ice-server")
 	}
-	if o.CAFile != "" {
-		if _, err := os.Stat(o.CAFile); err != nil {
-			return nil, cannotRun(fmt.Errorf("--ca-file: %w", err), "give a readable PEM file")
-		}
+	if _, err := o.tlsOptions(); err != nil {
+		return nil, err
 	}
 	return o, nil
+}
+
+// tlsOptions are the certificates to trust (the system's plus --ca-file) for wss and turns.
+func (o *doctorOptions) tlsOptions() (probe.TLSOptions, error) {
+	t := probe.TLSOptions{Insecure: o.Insecure}
+	if o.CAFile == "" {
+		return t, nil
+	}
+	pemBytes, err := os.ReadFile(o.CAFile)
+	if err != nil {
+		return t, cannotRun(fmt.Errorf("--ca-file: %w", err), "give a readable PEM file")
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		return t, cannotRun(fmt.Errorf("--ca-file %s: no PEM certificate in it", o.CAFile), "pass the CA or server certificate in PEM form")
+	}
+	t.RootCAs = pool
+	return t, nil
 }
 
 // doctorTURNURLs are the turn:/turns: URLs among the ICE servers.
@@ -257,13 +305,16 @@ func runDoctor(ctx context.Context, o *doctorOptions, streams *report.Streams) (
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout+o.Idle)
 	defer cancel()
 	start := time.Now()
 	rep := &doctorReport{Version: report.SchemaVersion, Server: o.Server, ICEServers: o.ICEURLs}
 
 	streams.Progressf("doctor: signaling %s", o.Server)
-	signalOK := doctorSignal(ctx, o, rep)
+	if o.Idle > 0 {
+		streams.Progressf("doctor: the idle test keeps two websockets open for %s (one silent, one pinging every %s)", o.Idle, o.KeepaliveInterval)
+	}
+	signalOK := doctorSignalProbe(ctx, o, rep)
 
 	turnOK := true
 	if turnURLs := o.doctorTURNURLs(); len(turnURLs) > 0 {
@@ -291,6 +342,12 @@ func runDoctor(ctx context.Context, o *doctorOptions, streams *report.Streams) (
 		}
 	}
 
+	// A proxy that cuts idle websockets ends long calls, but everything above must work
+	// first: these items come last.
+	for _, it := range rep.idle {
+		rep.add(it)
+	}
+
 	rep.OK = true
 	for _, it := range rep.Items {
 		if it.Status == "fail" {
@@ -306,263 +363,216 @@ func runDoctor(ctx context.Context, o *doctorOptions, streams *report.Streams) (
 
 func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
 
-// doctorSignal checks the signaling path step by step: TCP, TLS, upgrade, join. It stops
-// at the first failure (later steps cannot work) and reports the rest as skipped.
-func doctorSignal(ctx context.Context, o *doctorOptions, rep *doctorReport) bool {
-	u, _ := url.Parse(o.Server)
-	host := u.Host
-	if u.Port() == "" {
-		if u.Scheme == "wss" {
-			host = net.JoinHostPort(u.Hostname(), "443")
-		} else {
-			host = net.JoinHostPort(u.Hostname(), "80")
-		}
+// doctorSignalProbe runs probe-signal's checks against the signaling URL (DNS, TCP, TLS
+// with the certificate's details, the upgrade, a join round trip with two sockets in a
+// scratch room and, with --idle, the idle-survival test without and with keepalive) and
+// turns its rows into checklist items. ok is false when the signaling path fails (a
+// certificate accepted with --insecure does not count: the call can still run).
+func doctorSignalProbe(ctx context.Context, o *doctorOptions, rep *doctorReport) (ok bool) {
+	tlsOpts, _ := o.tlsOptions() // the file was read when the flags were parsed
+	// The certificate is always verified, so its item fails as a browser would; the probe
+	// goes on past an untrusted certificate to test the upgrade and the join anyway.
+	tlsOpts.Insecure = false
+	sr := probe.Signal(ctx, probe.SignalOptions{
+		URL: o.Server, TLS: tlsOpts, Origin: o.Origin, PageURL: o.PageURL,
+		Room: "doctor-" + strings.TrimPrefix(peer.RandomUID(), "rtcctl-"),
+		Idle: o.Idle, IdleBoth: true, KeepaliveInterval: o.KeepaliveInterval,
+		Logf: o.Logf,
+	})
+	rep.Signal = sr
+	for _, w := range sr.Warnings {
+		rep.Warnings = append(rep.Warnings, "signaling: "+w)
 	}
-	skipRest := func(from int, why string) {
-		ids := []struct{ id, title string }{
-			{doctorSignalConnect, "signaling: TCP connect to " + host},
-			{doctorSignalTLS, "signaling: TLS certificate"},
-			{doctorSignalUpgrade, "signaling: websocket upgrade at " + u.Path},
-			{doctorSignalJoin, "signaling: join a scratch room with two clients"},
+	items := doctorSignalItems(o, sr)
+	ok = true
+	for _, it := range items {
+		switch {
+		case it.ID == doctorSignalIdle || it.ID == doctorSignalKeepalive:
+			rep.idle = append(rep.idle, it) // listed after the call (runDoctor says why)
+			continue
+		case it.Status != "fail":
+		case it.ID == doctorSignalTLS && o.Insecure && it.Failure != "signal-tls-handshake":
+			it.Detail += " (continuing: --insecure)"
+		default:
+			ok = false
 		}
-		for _, x := range ids[from:] {
-			if x.id == doctorSignalTLS && u.Scheme != "wss" {
+		rep.add(it)
+	}
+	return ok
+}
+
+// doctorSignalItems maps the rows of a signaling probe to checklist items, in the order of
+// the path: page, connect, TLS, upgrade, join, then the idle items. An item whose row is
+// missing (the probe stopped earlier) is skipped with the reason.
+func doctorSignalItems(o *doctorOptions, sr *probe.SignalReport) []doctorItem {
+	u, _ := url.Parse(o.Server)
+	row := map[string]*probe.Check{}
+	for i := range sr.Checks {
+		row[sr.Checks[i].Name] = &sr.Checks[i]
+	}
+	var items []doctorItem
+	stopped := "" // why later stages did not run
+	item := func(id, title string, rows ...string) doctorItem {
+		it := doctorItem{ID: id, Title: title}
+		var last *probe.Check
+		var details []string
+		for _, name := range rows {
+			c := row[name]
+			if c == nil {
 				continue
 			}
-			rep.add(doctorItem{ID: x.id, Title: x.title, Status: "skip", Detail: why})
+			last = c
+			it.ElapsedMs += float64(c.Elapsed.D().Microseconds()) / 1000
+			if c.Detail != "" {
+				details = append(details, c.Detail)
+			}
+			if !c.OK && !c.Skipped && it.Status != "fail" {
+				it.Status, it.Fix = "fail", c.Fix
+				if c.Detail != "" {
+					details = []string{c.Detail} // what failed, not what led there
+				}
+			}
 		}
-	}
-
-	// 1. TCP.
-	t0 := time.Now()
-	cctx, cancel := context.WithTimeout(ctx, o.stageLimit)
-	conn, err := (&net.Dialer{}).DialContext(cctx, "tcp", host)
-	cancel()
-	it := doctorItem{ID: doctorSignalConnect, Title: "signaling: TCP connect to " + host, ElapsedMs: msSince(t0)}
-	if err != nil {
-		it.Status, it.Detail = "fail", err.Error()
-		var dnsErr *net.DNSError
 		switch {
-		case errors.As(err, &dnsErr):
-			it.Failure = "signal-dns"
-			it.Cause = "the host name does not resolve"
-			it.Fix = "check the name in --server and its DNS record"
-		case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-			it.Failure = "signal-unreachable"
-			it.Cause = "nothing answers: a firewall drops the packets, or the host is down"
-			it.Fix = "open the port in the firewall (and any cloud security group) and check the proxy runs"
+		case last == nil && stopped != "":
+			it.Status, it.Detail = "skip", "skipped: "+stopped
+		case last == nil:
+			it.Status, it.Detail = "skip", "not run"
 		default:
-			it.Failure = "signal-unreachable"
-			it.Cause = "connection refused: nothing listens on that port (nginx or the signaling server is not running, or listens elsewhere)"
-			it.Fix = "start the proxy (systemctl status nginx) or the server, and check the port in --server matches its listen directive"
+			it.Detail = strings.Join(details, "; ")
+			if it.Status == "" {
+				it.Status = "pass"
+			}
 		}
-		rep.add(it)
-		skipRest(1, "skipped: cannot connect")
-		return false
-	}
-	_ = conn.Close()
-	it.Status, it.Detail = "pass", "connected"
-	rep.add(it)
-
-	// 2. TLS (wss only): a handshake of our own, so the certificate problem is named even
-	// when the websocket library only says "handshake failed".
-	if u.Scheme == "wss" {
-		it := doctorTLS(ctx, o, host, u.Hostname())
-		rep.add(it)
-		if it.Status == "fail" && !o.Insecure {
-			skipRest(2, "skipped: TLS fails")
-			return false
-		}
-	}
-
-	// 3. Upgrade + 4. join: two clients in a scratch room, as two browsers would.
-	t0 = time.Now()
-	cfg := signal.ClientConfig{URL: o.Server, CAFile: o.CAFile, Insecure: o.Insecure, Origin: o.Origin,
-		DialTimeout: o.stageLimit, Logf: o.Logf}
-	a, err := signal.Dial(ctx, cfg)
-	it = doctorItem{ID: doctorSignalUpgrade, Title: "signaling: websocket upgrade at " + u.Path, ElapsedMs: msSince(t0)}
-	if err != nil {
-		it.Status, it.Detail = "fail", err.Error()
-		doctorUpgradeFailure(&it, err)
-		rep.add(it)
-		skipRest(3, "skipped: the websocket does not open")
-		return false
-	}
-	defer a.Close()
-	it.Status, it.Detail = "pass", "websocket open (HTTP 101)"
-	rep.add(it)
-
-	rep.add(doctorJoin(ctx, o, a, cfg))
-	return rep.Items[len(rep.Items)-1].Status == "pass"
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// doctorTLS handshakes with the server and verifies its certificate against the system
-// roots plus --ca-file, naming the problem.
-func doctorTLS(ctx context.Context, o *doctorOptions, hostport, name string) doctorItem {
-	it := doctorItem{ID: doctorSignalTLS, Title: "signaling: TLS certificate"}
-	t0 := time.Now()
-	roots, err := x509.SystemCertPool()
-	if err != nil || roots == nil {
-		roots = x509.NewCertPool()
-	}
-	if o.CAFile != "" {
-		if pemBytes, err := os.ReadFile(o.CAFile); err == nil {
-			roots.AppendCertsFromPEM(pemBytes)
-		}
-	}
-	d := &tls.Dialer{Config: &tls.Config{ServerName: name, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}} //nolint:gosec // verified below to name the problem
-	cctx, cancel := context.WithTimeout(ctx, o.stageLimit)
-	defer cancel()
-	c, err := d.DialContext(cctx, "tcp", hostport)
-	it.ElapsedMs = msSince(t0)
-	if err != nil {
-		it.Status, it.Failure, it.Detail = "fail", "signal-tls-handshake", err.Error()
-		it.Cause = "the port does not speak TLS (a plain-HTTP listener behind a wss:// URL?) or no common TLS version/cipher"
-		it.Fix = "use ws:// for a plain listener, or add `ssl` to nginx's listen directive with ssl_certificate/ssl_certificate_key"
 		return it
 	}
-	defer c.Close()
-	certs := c.(*tls.Conn).ConnectionState().PeerCertificates
-	if len(certs) == 0 {
-		it.Status, it.Failure, it.Detail = "fail", "signal-tls-handshake", "the server sent no certificate"
-		return it
-	}
-	inter := x509.NewCertPool()
-	for _, ct := range certs[1:] {
-		inter.AddCert(ct)
-	}
-	leaf := certs[0]
-	_, verr := leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: roots, Intermediates: inter})
-	if verr == nil {
-		it.Status = "pass"
-		it.Detail = fmt.Sprintf("%s, valid until %s", leaf.Subject.CommonName, leaf.NotAfter.UTC().Format(time.DateOnly))
-		return it
-	}
-	it.Status, it.Detail = "fail", verr.Error()
-	var inv x509.CertificateInvalidError
-	var unk x509.UnknownAuthorityError
-	var hn x509.HostnameError
-	switch {
-	case errors.As(verr, &inv) && inv.Reason == x509.Expired:
-		now := time.Now()
-		if now.After(leaf.NotAfter) {
-			it.Failure = "signal-tls-expired"
-			it.Cause = fmt.Sprintf("the certificate expired on %s", leaf.NotAfter.UTC().Format(time.RFC3339))
-			it.Fix = "renew it (certbot renew, or a new self-signed one) and reload nginx; browsers refuse the wss connection until then"
+
+	if o.PageURL != "" {
+		it := item(doctorSignalPage, "signaling: a page at "+o.PageURL+" may open "+u.Scheme+"://", "mixed-content")
+		if it.Status == "skip" { // the probe writes the row only when it fails
+			it.Status, it.Detail = "pass", "the websocket's scheme suits the page"
 		} else {
-			it.Failure = "signal-tls-expired"
-			it.Cause = fmt.Sprintf("the certificate is not valid before %s (clock skew?)", leaf.NotBefore.UTC().Format(time.RFC3339))
-			it.Fix = "check the clocks (timedatectl) on the server and here"
+			it.Failure, it.Cause = "signal-mixed-content", "browsers block a ws:// websocket on an https page (mixed content)"
 		}
-	case errors.As(verr, &unk):
-		it.Failure = "signal-tls-untrusted"
-		it.Cause = "the certificate is not signed by a trusted authority (self-signed?)"
-		it.Fix = "pass its CA with --ca-file (browsers must trust it too), or use a certificate from a public CA"
-	case errors.As(verr, &hn):
-		it.Failure = "signal-tls-hostname"
-		it.Cause = fmt.Sprintf("the certificate is not for %q", name)
-		it.Fix = "connect with the name the certificate carries, or issue one with this name in subjectAltName"
-	default:
-		it.Failure = "signal-tls-untrusted"
-		it.Cause = "certificate verification failed"
-		it.Fix = "check the certificate chain nginx serves (ssl_certificate should hold the full chain)"
+		items = append(items, it)
 	}
-	if o.Insecure {
-		it.Detail += " (continuing: --insecure)"
-	}
-	return it
-}
 
-// doctorUpgradeFailure classifies a failed websocket dial after TCP (and TLS) worked.
-func doctorUpgradeFailure(it *doctorItem, err error) {
-	var up *signal.UpgradeError
-	switch {
-	case errors.As(err, &up):
-		switch up.Status {
-		case 400, 426:
-			it.Failure = "signal-upgrade"
-			it.Cause = fmt.Sprintf("HTTP %d to the upgrade: the proxy forwards the request without the Upgrade/Connection headers, so the server sees a plain GET", up.Status)
-			it.Fix = "in nginx's location /ws add: proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\";"
-		case 404:
-			it.Failure = "signal-not-found"
-			it.Cause = "HTTP 404: nothing serves websockets at this path"
-			it.Fix = "check the path in --server against nginx's location (the course uses /ws)"
-		case 403:
-			it.Failure = "signal-forbidden"
-			it.Cause = "HTTP 403: the server refuses this Origin (or the proxy denies the client)"
-			it.Fix = "add the page's origin to the server's allowlist, or pass --origin as the page would"
-		case 502, 503, 504:
-			it.Failure = "signal-upstream-down"
-			it.Cause = fmt.Sprintf("HTTP %d from the proxy: the signaling server behind it is down or listens elsewhere", up.Status)
-			it.Fix = "start the signaling server and check proxy_pass points at its address (the course: http://127.0.0.1:8099)"
+	addr := sr.Address
+	if addr == "" {
+		addr = u.Host
+	}
+	rows := []string{"url", "dns", "connect"}
+	if net.ParseIP(u.Hostname()) != nil {
+		rows = []string{"url", "connect"} // an address: the lookup row says nothing
+	}
+	it := item(doctorSignalConnect, "signaling: TCP connect to "+addr, rows...)
+	if it.Status == "fail" {
+		switch sr.Outcome {
+		case "dns-failed":
+			it.Failure, it.Cause = "signal-dns", "the host name does not resolve"
+		case "timeout":
+			it.Failure, it.Cause = "signal-unreachable", "nothing answers: a firewall drops the packets, or the host is down"
+		case "bad-url":
+			it.Failure, it.Cause = "signal-url", "the URL is not a usable websocket URL"
 		default:
-			it.Failure = "signal-upgrade"
-			it.Cause = fmt.Sprintf("HTTP %d to the upgrade request", up.Status)
-			it.Fix = "check the proxy's location block and the server's log"
+			it.Failure, it.Cause = "signal-unreachable", "connection refused: nothing listens on that port (nginx or the signaling server is not running, or listens elsewhere)"
 		}
-	case errors.Is(err, signal.ErrTLS):
-		it.Failure = "signal-tls-untrusted"
-		it.Cause = "the TLS handshake of the websocket failed"
-		it.Fix = "see the TLS item; pass --ca-file for a self-signed certificate"
-	default:
-		it.Failure = "signal-upgrade"
-		it.Cause = "the websocket did not open"
-		it.Fix = "check the proxy and the server logs"
+		stopped = "cannot connect"
 	}
+	items = append(items, it)
+
+	if u.Scheme == "wss" {
+		it := item(doctorSignalTLS, "signaling: TLS certificate", "tls")
+		if it.Status == "fail" {
+			it.Failure, it.Cause = doctorTLSFailure(sr.TLS)
+			if sr.Outcome == "tls-failed" {
+				stopped = "TLS fails"
+			}
+		}
+		items = append(items, it)
+	}
+
+	it = item(doctorSignalUpgrade, "signaling: websocket upgrade at "+u.Path, "upgrade")
+	if it.Status == "fail" {
+		it.Failure, it.Cause = doctorUpgradeFailure(sr.Upgrade)
+		stopped = "the websocket does not open"
+	}
+	items = append(items, it)
+
+	it = item(doctorSignalJoin, "signaling: join a scratch room with two clients", "join")
+	if it.Status == "fail" {
+		it.Failure = "signal-join"
+		it.Cause = "the websocket opens but the room join does not complete: not the room-signaling server, another join format, or a server fault"
+	}
+	items = append(items, it)
+
+	if o.Idle > 0 {
+		it := item(doctorSignalIdle, fmt.Sprintf("signaling: an idle websocket (no keepalive) survives %s", o.Idle), "idle")
+		if it.Status == "fail" {
+			it.Failure = "signal-idle"
+			if idle := sr.Idle; idle != nil && idle.CutAfter > 0 {
+				it.Failure = "signal-idle-cut"
+				it.Cause = fmt.Sprintf("a proxy (or the server) closes a websocket that carries no traffic after about %s: clients without a keepalive lose signaling during a call", idle.CutAfter)
+				if k := sr.IdleKeepalive; k != nil && k.Survived {
+					it.Cause += fmt.Sprintf("; with a ping every %s it survives (the keepalive item)", o.KeepaliveInterval)
+				}
+			}
+		}
+		items = append(items, it)
+		it = item(doctorSignalKeepalive, fmt.Sprintf("signaling: a websocket with a ping every %s survives %s", o.KeepaliveInterval, o.Idle), "idle-keepalive")
+		if it.Status == "fail" {
+			it.Failure = "signal-keepalive"
+			if k := sr.IdleKeepalive; k != nil && k.CutAfter > 0 {
+				it.Failure = "signal-keepalive-cut"
+				it.Cause = fmt.Sprintf("even with a ping every %s the connection was cut after %s: the proxy's read timeout is shorter than the ping interval, or the proxy does not pass pings", o.KeepaliveInterval, k.CutAfter)
+			}
+		}
+		items = append(items, it)
+	}
+	return items
 }
 
-// doctorJoin joins a scratch room with a (already connected) and a second client b, and
-// checks the protocol's answers: b gets resp-join, a gets new-peer, and a relayed
-// message reaches its target.
-func doctorJoin(ctx context.Context, o *doctorOptions, a *signal.Client, cfg signal.ClientConfig) doctorItem {
-	it := doctorItem{ID: doctorSignalJoin, Title: "signaling: join a scratch room with two clients"}
-	t0 := time.Now()
-	fail := func(code, detail, cause, fix string) doctorItem {
-		it.Status, it.Failure, it.Detail, it.Cause, it.Fix, it.ElapsedMs = "fail", code, detail, cause, fix, msSince(t0)
-		return it
+// doctorTLSFailure names a certificate problem the probe found.
+func doctorTLSFailure(info *probe.TLSInfo) (code, cause string) {
+	problem := ""
+	if info != nil {
+		problem = info.Problem
 	}
-	room := signal.StringID("doctor-" + strings.TrimPrefix(peer.RandomUID(), "rtcctl-"))
-	ua, ub := signal.StringID(peer.RandomUID()), signal.StringID(peer.RandomUID())
-	if err := a.Join(room, ua); err != nil {
-		return fail("signal-join", err.Error(), "the connection closed right after opening", "check the server log")
+	switch problem {
+	case "expired":
+		return "signal-tls-expired", "the certificate has expired: browsers refuse the wss connection"
+	case "not-yet-valid":
+		return "signal-tls-expired", "the certificate is not valid yet (clock skew?): browsers refuse the wss connection"
+	case "hostname-mismatch":
+		return "signal-tls-hostname", "the certificate is not for this host name"
+	case "handshake":
+		return "signal-tls-handshake", "the TLS handshake failed: the port does not speak TLS (a plain-HTTP listener behind a wss:// URL?) or there is no common version/cipher"
 	}
-	b, err := signal.Dial(ctx, cfg)
-	if err != nil {
-		return fail("signal-join", "second client: "+err.Error(), "the server accepted one websocket but not a second one", "check connection limits in the proxy and server")
+	return "signal-tls-untrusted", "the certificate is not signed by an authority browsers trust (self-signed, or an incomplete chain)"
+}
+
+// doctorUpgradeFailure names why the websocket upgrade failed after TCP (and TLS) worked.
+func doctorUpgradeFailure(up *probe.Upgrade) (code, cause string) {
+	if up == nil {
+		return "signal-upgrade", "the websocket did not open"
 	}
-	defer b.Close()
-	if err := b.Join(room, ub); err != nil {
-		return fail("signal-join", err.Error(), "the connection closed right after opening", "check the server log")
+	switch s := up.Status; {
+	case s == 0:
+		return "signal-upgrade", "no HTTP answer to the upgrade request (ws:// and wss:// mixed up, or not an HTTP server)"
+	case (s == 400 || s == 426) && up.ToTLSPort():
+		return "signal-wrong-scheme", "the port speaks TLS but the URL is ws://"
+	case s == 400 || s == 426:
+		return "signal-upgrade", fmt.Sprintf("HTTP %d to the upgrade: the proxy forwards the request without the Upgrade/Connection headers, so the server sees a plain GET", s)
+	case s == 200 || s == 404:
+		return "signal-not-found", fmt.Sprintf("HTTP %d: nothing serves websockets at this path", s)
+	case s == 403:
+		return "signal-forbidden", "HTTP 403: the server refuses this Origin (or the proxy denies the client)"
+	case s == 502 || s == 503 || s == 504:
+		return "signal-upstream-down", fmt.Sprintf("HTTP %d from the proxy: the signaling server behind it is down or listens elsewhere", s)
+	case s >= 300 && s < 400:
+		return "signal-upgrade", fmt.Sprintf("HTTP %d: a redirect, which websocket clients do not follow", s)
 	}
-	// The two joins travel on separate connections, so the server may take b's first
-	// (seen under load): then b is the first member and gets new-peer, and a gets
-	// resp-join. Either order proves the protocol; a reply to neither does not.
-	got, err := b.WaitFor(ctx, o.stageLimit, signal.CmdRespJoin, signal.CmdNewPeer)
-	if err != nil {
-		return fail("signal-join", "second joiner got no resp-join: "+err.Error(),
-			"the server does not speak the room protocol (or the room id type differs: the course server compares \"100\" and 100 as different rooms)",
-			"point --server at the room signaling server (behind the proxy's /ws location)")
-	}
-	if got.Cmd == signal.CmdNewPeer {
-		if _, err := a.WaitFor(ctx, o.stageLimit, signal.CmdRespJoin); err != nil {
-			return fail("signal-join", "the server took the second client's join first, and the other joiner got no resp-join: "+err.Error(),
-				"the server does not answer a joiner who finds someone in the room",
-				"check the server version; the callee never learns its peer without resp-join")
-		}
-	} else if _, err := a.WaitFor(ctx, o.stageLimit, signal.CmdNewPeer); err != nil {
-		return fail("signal-join", "first joiner got no new-peer: "+err.Error(),
-			"the server does not tell the first member that someone joined",
-			"check the server version; the caller never starts without new-peer")
-	}
-	it.Status, it.Detail, it.ElapsedMs = "pass", "resp-join and new-peer received", msSince(t0)
-	_ = a.Leave(room, ua)
-	_ = b.Leave(room, ub)
-	return it
+	return "signal-upgrade", fmt.Sprintf("HTTP %d to the upgrade request", up.Status)
 }
 
 // doctorTURN probes every TURN URL: allocation, relaying and the relay-only loopback call
@@ -574,17 +584,7 @@ func doctorTURN(ctx context.Context, o *doctorOptions, rep *doctorReport, urls [
 	if o.ICESecret != "" {
 		opts.Username, opts.Password = "", ""
 	}
-	if o.CAFile != "" {
-		if pemBytes, err := os.ReadFile(o.CAFile); err == nil {
-			pool, _ := x509.SystemCertPool()
-			if pool == nil {
-				pool = x509.NewCertPool()
-			}
-			pool.AppendCertsFromPEM(pemBytes)
-			opts.TLS.RootCAs = pool
-		}
-	}
-	opts.TLS.Insecure = o.Insecure
+	opts.TLS, _ = o.tlsOptions() // the file was read when the flags were parsed
 	tr := probe.TURN(ctx, opts)
 	rep.TURN = tr
 	ok := true
@@ -785,6 +785,9 @@ func renderDoctor(streams *report.Streams, o *doctorOptions, rep *doctorReport) 
 					fmt.Fprintf(w, "        fix:   %s\n", it.Fix)
 				}
 			}
+		}
+		for _, m := range rep.Warnings {
+			fmt.Fprintf(w, "  %s %s\n", report.Paint(col, "warning:", report.Warn...), m)
 		}
 		if len(fixes) > 0 {
 			fmt.Fprintf(w, "\n%s\n", report.Paint(col, "Fix in this order:", report.Head...))

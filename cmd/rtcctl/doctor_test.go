@@ -23,6 +23,10 @@ func TestDoctorFlagErrors(t *testing.T) {
 		{"turn without credentials", []string{"doctor", "--server", "ws://127.0.0.1:1/ws", "--ice-server", "turn:127.0.0.1:3478"}, ExitUsage},
 		{"pass and secret", []string{"doctor", "--server", "ws://127.0.0.1:1/ws", "--ice-server", "turn:127.0.0.1:3478", "--ice-user", "u", "--ice-pass", "p", "--ice-secret", "s"}, ExitUsage},
 		{"relay-only without turn", []string{"doctor", "--server", "ws://127.0.0.1:1/ws", "--relay-only"}, ExitUsage},
+		{"negative idle", []string{"doctor", "--server", "ws://127.0.0.1:1/ws", "--idle", "-1s"}, ExitUsage},
+		{"zero keepalive interval", []string{"doctor", "--server", "ws://127.0.0.1:1/ws", "--idle", "5s", "--keepalive-interval", "0s"}, ExitUsage},
+		{"page not http", []string{"doctor", "--server", "ws://127.0.0.1:1/ws", "--page", "ftp://x/"}, ExitUsage},
+		{"credentials in the url", []string{"doctor", "--server", "ws://u:p@127.0.0.1:1/ws"}, ExitUsage},
 		{"missing ca file", []string{"doctor", "--server", "wss://127.0.0.1:1/ws", "--ca-file", "/nonexistent/ca.pem"}, ExitCouldntRun},
 	}
 	for _, tc := range tests {

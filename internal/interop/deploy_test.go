@@ -66,8 +66,19 @@ type doctorJSON struct {
 		Status  string `json:"status"`
 		Failure string `json:"failure"`
 		Detail  string `json:"detail"`
+		Cause   string `json:"cause"`
 		Fix     string `json:"fix"`
 	} `json:"items"`
+	Signal struct {
+		Idle *struct {
+			Survived bool    `json:"survived"`
+			CutAfter float64 `json:"cut_after_ms"`
+		} `json:"idle"`
+		IdleKeepalive *struct {
+			Survived bool `json:"survived"`
+			Pongs    int  `json:"pongs"`
+		} `json:"idle_keepalive"`
+	} `json:"signal"`
 }
 
 func (d *deployment) doctor(t *testing.T, pass string, extra ...string) (doctorJSON, int, string) {
@@ -158,6 +169,36 @@ func TestDeploymentSmoke(t *testing.T) {
 		out, _, _ := runRtcctl(t, 90*time.Second, "doctor", "--server", d.nginx.URL(), "--ca-file", d.caFile,
 			"--ice-server", d.coturn.UDPURL(), "--ice-user", d.user, "--ice-pass", "wrong", "--duration", "2s")
 		t.Logf("rtcctl doctor (wrong TURN password):\n%s", out)
+	})
+
+	// doctor --idle: a silent websocket is cut by nginx's 3 s proxy_read_timeout (named as
+	// the fix), one pinging every second survives; both items come last, after the call,
+	// and the cut is the first (only) failure.
+	t.Run("doctor-idle", func(t *testing.T) {
+		rep, code, raw := d.doctor(t, d.pass, "--no-call", "--idle", "5s", "--keepalive-interval", "1s")
+		if code != 1 || rep.FirstFailure != "signal-idle-cut" {
+			t.Fatalf("exit %d, first failure %q; want 1, signal-idle-cut\n%s", code, rep.FirstFailure, raw)
+		}
+		n := len(rep.Items)
+		if n < 3 || rep.Items[n-2].ID != "signal-idle" || rep.Items[n-1].ID != "signal-keepalive" || rep.Items[n-3].ID != "call" {
+			t.Fatalf("want ... call, signal-idle, signal-keepalive last\n%s", raw)
+		}
+		for _, it := range rep.Items[:n-2] {
+			if it.Status == "fail" {
+				t.Errorf("item %s failed; only the idle item should\n%s", it.ID, raw)
+			}
+		}
+		idle, kept := rep.Items[n-2], rep.Items[n-1]
+		t.Logf("idle items:\n%+v\n%+v", idle, kept)
+		if idle.Status != "fail" || !strings.Contains(idle.Fix, "proxy_read_timeout") || !strings.Contains(idle.Cause, "keepalive") {
+			t.Errorf("idle item %+v: want a failure whose fix names proxy_read_timeout", idle)
+		}
+		if kept.Status != "pass" || !strings.Contains(kept.Detail, "survived") {
+			t.Errorf("keepalive item %+v: want a pass that says it survived", kept)
+		}
+		if i, k := rep.Signal.Idle, rep.Signal.IdleKeepalive; i == nil || k == nil || i.Survived || i.CutAfter < 2500 || i.CutAfter > 5000 || !k.Survived || k.Pongs < 3 {
+			t.Errorf("signal report: want the silent socket cut after ~3 s and the pinging one alive\n%s", raw)
+		}
 	})
 
 	t.Run("doctor-wrong-turn-password", func(t *testing.T) {
