@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,9 +26,9 @@ func smallCall(server string, ice []webrtc.ICEServer) peer.CallConfig {
 func TestMediaRelayOnlyThroughServe(t *testing.T) {
 	t.Parallel()
 	s := startServe(t, true)
-	const rooms = 4
+	const rooms = 5
 	rep, err := Run(context.Background(), Config{
-		Server: s.SignalURL(), Mode: ModeMedia, Rooms: rooms, Ramp: 4, Duration: 2 * time.Second,
+		Server: s.SignalURL(), Mode: ModeMedia, Rooms: rooms, Ramp: 5, Duration: 2 * time.Second,
 		Runner:     PeerRunner(PeerConfig{Call: smallCall(s.SignalURL(), s.ICEServers())}),
 		Thresholds: Thresholds{MinSuccessPct: 100, MaxP95ConnectMs: 10000, MinFPS: 5},
 		Logf:       t.Logf,
@@ -43,7 +44,13 @@ func TestMediaRelayOnlyThroughServe(t *testing.T) {
 		}{rep.Calls, rep.Failures, rep.Checks}, "", " ")
 		t.Fatalf("media run failed:\n%s", b)
 	}
+	if c := rep.Calls; c.Planned != rooms || c.Started != rooms || c.Failed != 0 || c.SuccessPct != 100 || len(rep.Failures) != 0 {
+		t.Errorf("counts %+v, failures %+v: want %d planned, started and succeeded", c, rep.Failures, rooms)
+	}
 	m := rep.Media
+	if m.Relay+m.Direct != rep.Calls.Succeeded {
+		t.Errorf("relay %d + direct %d pairs != %d succeeded calls", m.Relay, m.Direct, rep.Calls.Succeeded)
+	}
 	if m.Relay != rooms || m.Direct != 0 || m.RelaySharePct != 100 {
 		t.Errorf("relay %d direct %d share %v%%, want every call relayed", m.Relay, m.Direct, m.RelaySharePct)
 	}
@@ -107,8 +114,11 @@ func TestMediaBrokenTURNCredential(t *testing.T) {
 	}
 	g := rep.Failures[0]
 	t.Logf("broken credential verdict: %s (%s)", g.Verdict, g.Example)
-	if g.Verdict != "ice-failed" {
-		t.Errorf("verdict %q, want ice-failed", g.Verdict)
+	if g.Verdict != "ice-failed" || !strings.Contains(g.Example, "credentials") {
+		t.Errorf("verdict %q (%s), want ice-failed naming the refused credentials", g.Verdict, g.Example)
+	}
+	if c := rep.Calls; c.Planned != rooms || c.Started != rooms || c.Succeeded+c.Failed != c.Started || c.SuccessPct != 50 {
+		t.Errorf("counts %+v do not add up: want %d planned and started, 50%% success", c, rooms)
 	}
 	for _, id := range g.Rooms {
 		if id != "broken-1" && id != "broken-3" {
