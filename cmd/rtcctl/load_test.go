@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -118,13 +119,44 @@ func TestLoadSignalOnlyEmbeddedCLI(t *testing.T) {
 }
 
 func TestLoadThresholdFailsExit1(t *testing.T) {
+	junit := filepath.Join(t.TempDir(), "load.xml")
 	code, out, errOut := execMainForTest(t, "load", "--embedded", "--signal-only", "--rooms", "10", "--ramp", "0",
-		"--max-p99-message", "1ns")
+		"--max-p99-message", "1ns", "--junit", junit)
 	if code != ExitCheckFail {
 		t.Fatalf("exit %d, want %d\n%s\n%s", code, ExitCheckFail, out, errOut)
 	}
 	if !strings.Contains(out, "FAIL  p99_message") || !strings.Contains(errOut, "p99_message failed") {
 		t.Fatalf("report does not name the failed check:\n%s\n%s", out, errOut)
+	}
+	// stderr (not a terminal) carries a progress line with the final counts.
+	if !strings.Contains(errOut, "rooms 10/10 started") || !strings.Contains(errOut, "10 ok, 0 failed") {
+		t.Errorf("no progress line on stderr:\n%s", errOut)
+	}
+	// The JUnit file has one case per check; the failed threshold is the one failure.
+	b, err := os.ReadFile(junit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Suites []struct {
+			Tests    int `xml:"tests,attr"`
+			Failures int `xml:"failures,attr"`
+			Cases    []struct {
+				Name    string    `xml:"name,attr"`
+				Failure *struct{} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(b, &doc); err != nil || len(doc.Suites) != 1 {
+		t.Fatalf("junit %v:\n%s", err, b)
+	}
+	su := doc.Suites[0]
+	failed := map[string]bool{}
+	for _, c := range su.Cases {
+		failed[c.Name] = c.Failure != nil
+	}
+	if su.Tests != 2 || su.Failures != 1 || !failed["p99_message"] || failed["success"] {
+		t.Errorf("junit: tests %d failures %d cases %v; want success passing and p99_message failing:\n%s", su.Tests, su.Failures, failed, b)
 	}
 }
 

@@ -27,11 +27,13 @@ func TestMediaRelayOnlyThroughServe(t *testing.T) {
 	t.Parallel()
 	s := startServe(t, true)
 	const rooms = 5
+	var progress []Progress // Progress is called from Run's goroutine; read after Run
 	rep, err := Run(context.Background(), Config{
 		Server: s.SignalURL(), Mode: ModeMedia, Rooms: rooms, Ramp: 5, Duration: 2 * time.Second,
 		Runner:     PeerRunner(PeerConfig{Call: smallCall(s.SignalURL(), s.ICEServers())}),
 		Thresholds: Thresholds{MinSuccessPct: 100, MaxP95ConnectMs: 10000, MinFPS: 5},
 		Logf:       t.Logf,
+		Progress:   func(p Progress) { progress = append(progress, p) }, ProgressInterval: 200 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +76,19 @@ func TestMediaRelayOnlyThroughServe(t *testing.T) {
 	}
 	if rep.Tester.CPUSeconds <= 0 || rep.Tester.MaxRSSMB <= 0 {
 		t.Errorf("tester stats empty: %+v", rep.Tester)
+	}
+	// Live progress: while calls ran, some were connected with media flowing; the last
+	// update has every room finished.
+	live := false
+	for _, p := range progress {
+		if p.Connected > 0 && p.RxKbps > 50 {
+			live = true
+		}
+	}
+	if !live || len(progress) == 0 {
+		t.Errorf("no progress update showed connected calls receiving media: %+v", progress)
+	} else if last := progress[len(progress)-1]; last.Started != rooms || last.Succeeded != rooms || last.Active != 0 {
+		t.Errorf("last progress %+v, want %d started and succeeded, none active", last, rooms)
 	}
 }
 
