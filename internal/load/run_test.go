@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -134,5 +135,53 @@ func TestRunInterrupted(t *testing.T) {
 	}
 	if rep.Interrupted {
 		t.Fatal("a run that hit its own deadline is marked interrupted")
+	}
+}
+
+// TestRampPacesRoomStarts: --ramp R starts room k at k/R seconds (a rate limit, not a
+// burst); ramp -1 starts every room at once.
+func TestRampPacesRoomStarts(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		ramp    float64
+		minSpan time.Duration
+		maxSpan time.Duration
+	}{
+		{name: "10 rooms/s", ramp: 10, minSpan: 450 * time.Millisecond, maxSpan: 3 * time.Second},
+		{name: "all at once", ramp: -1, minSpan: 0, maxSpan: 400 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const rooms = 6
+			var mu sync.Mutex
+			var starts []time.Time
+			runner := func(ctx context.Context, room Room, _ func(LiveStatus)) CallResult {
+				mu.Lock()
+				starts = append(starts, time.Now())
+				mu.Unlock()
+				return CallResult{OK: true}
+			}
+			rep, err := Run(context.Background(), Config{Mode: ModeMedia, Runner: runner, Rooms: rooms, Ramp: tc.ramp})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(starts) != rooms || rep.Calls.Started != rooms {
+				t.Fatalf("%d runner calls, report started %d; want %d", len(starts), rep.Calls.Started, rooms)
+			}
+			first, last := starts[0], starts[0]
+			for _, s := range starts {
+				if s.Before(first) {
+					first = s
+				}
+				if s.After(last) {
+					last = s
+				}
+			}
+			// Room 5 is due 0.5 s after room 0 at 10 rooms/s.
+			if span := last.Sub(first); span < tc.minSpan || span > tc.maxSpan {
+				t.Errorf("rooms started over %v, want between %v and %v", span, tc.minSpan, tc.maxSpan)
+			}
+		})
 	}
 }
