@@ -104,7 +104,7 @@ func newLoadCommand(s *report.Streams, runF func(context.Context, *report.Stream
 			&cli.IntFlag{Name: "candidates", Value: load.DefaultCandidates, Usage: "candidates per side (--signal-only)"},
 			&cli.StringSliceFlag{Name: "ice-server", Usage: "STUN/TURN `URL` (repeatable), e.g. turn:host:3478?transport=udp"},
 			&cli.StringFlag{Name: "ice-user", Usage: "TURN user `NAME`"},
-			&cli.StringFlag{Name: "ice-pass", EnvVars: []string{"RTCCTL_ICE_PASS"}, Usage: "TURN `PASSWORD`"},
+			&cli.StringFlag{Name: "ice-pass", EnvVars: []string{"RTCCTL_ICE_PASS"}, Usage: "TURN `PASSWORD` (prefer the env var: flags show in ps)"},
 			&cli.StringFlag{Name: "ice-config", Usage: "ICE servers from a JSON `FILE` in the browser's format ({\"iceServers\":[...]})"},
 			&cli.BoolFlag{Name: "ice-from-server", Usage: "GET the ICE servers (fresh TURN credentials) from the signaling server's /config once, before the run (rtcctl serve)"},
 			&cli.BoolFlag{Name: "relay-only", Usage: "iceTransportPolicy relay: every call must go through TURN"},
