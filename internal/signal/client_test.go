@@ -158,6 +158,39 @@ func TestClientJoinPairAndRelay(t *testing.T) {
 	}
 }
 
+// TestClientLeave: Leave sends leave for the room: the other member gets peer-leave and
+// the server drops the leaver from the room; the same client can join again.
+func TestClientLeave(t *testing.T) {
+	t.Parallel()
+	srv := signaltest.StartLegacy(t)
+	room := signal.StringID("lv")
+	a, b := dial(t, srv.URL()), dial(t, srv.URL())
+	if err := a.Join(room, signal.StringID("alice")); err != nil {
+		t.Fatal(err)
+	}
+	waitMembers(t, srv, `"lv"`, 1)
+	if err := b.Join(room, signal.StringID("bob")); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, a, signal.CmdNewPeer)
+	wait(t, b, signal.CmdRespJoin)
+	if err := b.Leave(room, signal.StringID("bob")); err != nil {
+		t.Fatal(err)
+	}
+	if m := wait(t, a, signal.CmdPeerLeave); m.RemoteUID != signal.StringID("bob") {
+		t.Fatalf("peer-leave remoteUid = %s, want bob", m.RemoteUID.Key())
+	}
+	if got := srv.Members(`"lv"`); len(got) != 1 || got[0] != `"alice"` {
+		t.Fatalf("members after leave %v, want alice only", got)
+	}
+	if err := b.Join(room, signal.StringID("bob")); err != nil {
+		t.Fatal(err)
+	}
+	if m := wait(t, a, signal.CmdNewPeer); m.RemoteUID != signal.StringID("bob") {
+		t.Fatalf("after rejoin: new-peer %+v", m)
+	}
+}
+
 func TestClientNumberAndStringRoomNeverMeet(t *testing.T) {
 	t.Parallel()
 	srv := signaltest.StartLegacy(t)
