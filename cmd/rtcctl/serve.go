@@ -36,6 +36,14 @@ signaling to the network; browsers then need https (--tls-cert/--tls-key or
 REST secret is generated in memory and clients get time-limited credentials from /config;
 no password is ever printed or logged.
 
+What it fixes, with the same messages otherwise: a third joiner gets
+{"cmd":"full","roomId":...,"uid":...}; a bad frame gets {"cmd":"error","code":N,"reason":...}
+and the connection stays (400 not a JSON object, 403 a roomId/uid this connection did not
+join, 404 remoteUid not in the room, 405 unknown cmd, 415 binary frame, 422 wrong field type,
+429 over --rate, 1009 over --max-message, then close); a uid that joins again from another
+connection replaces the old one, which gets {"cmd":"replaced",...} and is closed; empty rooms
+are freed; a client silent for --idle-timeout is dropped and its peer gets peer-leave.
+
 Zero disables a limit: --ping-interval 0, --idle-timeout 0, --max-conns 0, --rate 0.
 
 Examples:

@@ -171,6 +171,12 @@ func TestServeHelpHasExamples(t *testing.T) {
 		!strings.Contains(out, "0.0.0.0:8099") {
 		t.Fatalf("exit %d, help:\n%s", code, out)
 	}
+	// The policies a person replacing the original server needs: full, error codes, rejoin.
+	for _, want := range []string{`{"cmd":"full"`, `{"cmd":"error","code":N`, "403", "429", `{"cmd":"replaced"`, "peer-leave"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("help serve lacks %q", want)
+		}
+	}
 }
 
 func TestParseSize(t *testing.T) {
