@@ -46,7 +46,8 @@ const abuseFactor = 10
 //	400 CodeMalformed   the frame is not a JSON object (bad JSON, null, array, number,
 //	                    invalid UTF-8) or has no string "cmd"
 //	403 CodeNotMember   join-bound identity violated: the roomId/uid of a leave or relay is
-//	                    not what this connection joined (spoofing, or leave by a non-member)
+//	                    not what this connection joined (spoofing); a leave from a
+//	                    connection in no room is ignored without a reply
 //	404 CodeNoPeer      a relay's remoteUid is not the other member of the sender's room
 //	405 CodeUnknownCmd  cmd is unknown, or is a server-to-client command (new-peer, ...)
 //	415 CodeBinary      a binary frame (the protocol uses text frames only)
@@ -178,7 +179,7 @@ type ServerStats struct {
 //   - Bad frames get an error reply (see the Code* constants); they never affect others.
 //   - A uid is bound to the connection that joined with it: leave and relays from a
 //     connection that claims another room/uid are refused (CodeNotMember) and not
-//     delivered; a relay to a remoteUid that is not in the sender's room is refused
+//     delivered (a leave from a connection in no room is ignored); a relay to a remoteUid that is not in the sender's room is refused
 //     (CodeNoPeer) instead of being dropped silently.
 //   - A connection is in at most one room with one uid. A join to another room (or the
 //     same room with another uid) first leaves the current membership, with peer-leave to

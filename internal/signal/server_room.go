@@ -141,10 +141,17 @@ func (s *Server) join(c *conn, m Message) {
 	}
 }
 
-// leave removes c from its room when the message names exactly its membership.
+// leave removes c from its room when the message names exactly its membership. A leave
+// from a connection in no room is ignored; one that names another membership is refused.
 func (s *Server) leave(c *conn, m Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if c.room == nil {
+		// In no room (never joined, or left already: a double click on Leave): nothing
+		// to undo, so the leave is ignored, as the protocol's clients expect.
+		s.cfg.Logf("signal: conn %d: leave ignored: not in a room", c.id)
+		return
+	}
 	if !c.isMemberLocked(m) {
 		c.replyError(CodeNotMember, "leave: this connection did not join that room as that uid")
 		return
