@@ -125,7 +125,16 @@ func doctorCommand(streams *report.Streams) *cli.Command {
 			"scratch room), each TURN server (reachability, credentials, relaying), STUN, a full\n" +
 			"two-peer call through the server (relay-only when a TURN server is given) and, with\n" +
 			"--idle, whether idle websockets survive the proxy without and with keepalive. Prints a\n" +
-			"checklist with PASS/FAIL and, for each failure, the likely cause and the fix.\n\n" + exitCodesHelp,
+			"checklist with PASS/FAIL and, for each failure, the likely cause and the fix.\n\n" +
+			"Examples:\n" +
+			"   # the course deployment: nginx wss in front, coturn for TURN\n" +
+			"   RTCCTL_ICE_PASS=secret rtcctl doctor --server wss://HOST:8098/ws \\\n" +
+			"       --ice-server turn:HOST:3478 --ice-user demo\n\n" +
+			"   # also check that idle websockets survive the proxy (nginx cuts at 60 s by default)\n" +
+			"   rtcctl doctor --server wss://HOST:8098/ws --ice-server stun:HOST:3478 --idle 70s\n\n" +
+			"   # rtcctl serve with a self-signed certificate, as a CI gate\n" +
+			"   rtcctl doctor --server wss://127.0.0.1:8443/ws --ca-file cert.pem --json > doctor.json\n\n" +
+			exitCodesHelp,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "server", Aliases: []string{"s"}, Usage: "signaling websocket `URL`, e.g. wss://host:8098/ws (required)"},
 			&cli.StringFlag{Name: "ca-file", Usage: "extra PEM `FILE` of CA certificates to trust for wss"},

@@ -57,7 +57,13 @@ func newApp(streams *report.Streams) *cli.App {
 		Version: version,
 		Description: "rtcctl joins rooms as a headless peer, proves media flows, probes STUN/TURN and\n" +
 			"signaling, and serves a hardened drop-in signaling server with embedded TURN.\n\n" +
-			"Quick start (all local):  rtcctl call --embedded --relay-only",
+			"Examples:\n" +
+			"   rtcctl call --embedded --relay-only --require-relay  # everything local, verified both ways\n" +
+			"   rtcctl serve --turn                                  # server + TURN for two browser tabs\n" +
+			"   rtcctl join --server wss://HOST:8098/ws --room 100   # meet a browser in room 100\n" +
+			"   rtcctl probe-turn 'turn:HOST:3478?transport=udp' --user demo --pass secret\n" +
+			"   rtcctl doctor --server wss://HOST:8098/ws --ice-server turn:HOST:3478 --ice-user demo\n\n" +
+			"Every command's help (rtcctl help COMMAND) has its own examples.",
 		Writer:                 streams.Out,
 		ErrWriter:              streams.Err,
 		HideHelpCommand:        false,

@@ -29,6 +29,31 @@ func TestHelpDocumentsExitCodes(t *testing.T) {
 	}
 }
 
+// TestHelpListsEveryCommandWithExamples: the top-level help names every command and has
+// examples, and every command's own help has examples that run that command.
+func TestHelpListsEveryCommandWithExamples(t *testing.T) {
+	code, out, _ := execMainForTest(t, "help")
+	if code != ExitOK {
+		t.Fatalf("help exit %d", code)
+	}
+	if !strings.Contains(out, "Examples:") {
+		t.Errorf("top-level help has no examples:\n%s", out)
+	}
+	app := newApp(report.Buffers(&bytes.Buffer{}, &bytes.Buffer{}))
+	for _, c := range app.Commands {
+		if c.Hidden || c.Name == "help" {
+			continue
+		}
+		if !strings.Contains(out, "   "+c.Name+" ") {
+			t.Errorf("top-level help does not list %s", c.Name)
+		}
+		code, sub, _ := execMainForTest(t, "help", c.Name)
+		if code != ExitOK || !strings.Contains(sub, "Examples:") || !strings.Contains(sub, "rtcctl "+c.Name+" ") {
+			t.Errorf("rtcctl help %s: exit %d, no examples running it:\n%s", c.Name, code, sub)
+		}
+	}
+}
+
 func TestUnknownCommandIsUsageError(t *testing.T) {
 	code, _, errOut := execMainForTest(t, "frobnicate")
 	if code != ExitUsage {
