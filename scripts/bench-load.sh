@@ -8,7 +8,8 @@
 # Knobs (environment): STEPS="10 25 50 75 100 125 150", RAMP=20 (rooms/s), HOLD=10
 # (seconds every call overlaps all others), TARGET=99 (success %), RES=640x480, FPS=30,
 # BITRATE=500k, DECODE=none (received video is not decoded: RTP, loss and assembled frames
-# are checked; DECODE=all decodes every frame, which then dominates the tester's CPU),
+# are checked; DECODE=sample:10 decodes every 10th call for the picture checks; DECODE=all
+# decodes every frame of every call, which then dominates the tester's CPU),
 # MAX_LOSS= (a step also fails when the p95 loss across calls exceeds this percentage;
 # unset: success alone decides), BIN=bin/rtcctl, OUT=a new temp dir (JSON reports per
 # step), FAILS=1 (failing steps before stopping).

@@ -31,9 +31,11 @@ type loadOptions struct {
 	// signaling server's /config before the run (rtcctl serve).
 	ICEFromServer bool
 	// Call is the media call template (media mode).
-	Call  peer.CallConfig
-	JSON  bool
-	JUnit string
+	Call peer.CallConfig
+	// DecodeSample N > 1: only every Nth call decodes its received video (--decode sample:N).
+	DecodeSample int
+	JSON         bool
+	JUnit        string
 	// Output, when set, also receives the JSON report (for report merge).
 	Output string
 	// Verbose forwards per-room failure lines to stderr.
@@ -111,7 +113,7 @@ func newLoadCommand(s *report.Streams, runF func(context.Context, *report.Stream
 			&cli.StringFlag{Name: "resolution", Value: "640x480", Usage: "video `WxH`"},
 			&cli.IntFlag{Name: "fps", Value: media.DefaultFPS, Usage: "video frame rate"},
 			&cli.StringFlag{Name: "bitrate", Value: "500k", Usage: "video bitrate (`RATE`: 500k, 1M, or kbit/s)"},
-			&cli.StringFlag{Name: "decode", Value: "all", Usage: "received video: decode `all` frames (fps, freeze and black checks), or none (RTP and frame assembly only: the tester scales to more calls)"},
+			&cli.StringFlag{Name: "decode", Value: "all", Usage: "received video: decode `all` calls' frames (black, frozen, latency checks); sample:N decodes every Nth call and checks the rest at the RTP and frame level (CPU stays bounded as calls grow); none checks RTP and frame assembly only"},
 			&cli.Float64Flag{Name: "min-success", Value: load.DefaultMinSuccessPct, Usage: "lowest acceptable share of rooms that succeed, in `PERCENT`"},
 			&cli.DurationFlag{Name: "max-p95-connect", Usage: "highest acceptable p95 time to first frame (signal-only: join -> resp-join)"},
 			&cli.StringFlag{Name: "max-loss", Usage: "highest acceptable p95 across calls of packet loss, in `PERCENT`"},
@@ -240,12 +242,18 @@ func parseLoadFlags(c *cli.Context) (*loadOptions, error) {
 		VideoProfile: media.VideoProfile{Width: w, Height: h, FPS: c.Int("fps"), BitrateKbps: kbps},
 		Duration:     cfg.Duration,
 	}
-	switch c.String("decode") {
-	case "all":
-	case "none":
+	switch dec := c.String("decode"); {
+	case dec == "all":
+	case dec == "none":
 		o.Call.Analysis = media.AnalyzerConfig{NoDecode: true}
+	case strings.HasPrefix(dec, "sample:"):
+		n, err := strconv.Atoi(strings.TrimPrefix(dec, "sample:"))
+		if err != nil || n < 2 {
+			return nil, usagef("--decode %q: want sample:N with N >= 2 (every Nth call decodes)", dec)
+		}
+		o.DecodeSample = n
 	default:
-		return nil, usagef("--decode %q: want all or none", c.String("decode"))
+		return nil, usagef("--decode %q: want all, none or sample:N", dec)
 	}
 	if err := o.Call.VideoProfile.Validate(); err != nil {
 		return nil, usagef("video profile: %v", err)
@@ -348,7 +356,7 @@ func runLoad(ctx context.Context, s *report.Streams, o *loadOptions) error {
 		o.Call.RelayOnly = o.Call.RelayOnly || ic.RelayOnly
 	}
 	if cfg.Mode == load.ModeMedia {
-		cfg.Runner = load.PeerRunner(load.PeerConfig{Call: o.Call})
+		cfg.Runner = load.PeerRunner(load.PeerConfig{Call: o.Call, DecodeSample: o.DecodeSample})
 	}
 	if o.Verbose {
 		cfg.Logf = func(f string, a ...any) { s.Progressf(f, a...) }
@@ -526,6 +534,8 @@ func renderLoad(w io.Writer, color bool, r *load.Report) {
 		row("latency", m.LatencyMs, "ms")
 		fmt.Fprintf(w, "\n  pairs: %d relay, %d direct (%.0f%% relay); %d calls running and %d connected at once at most; received bitrates sum to %.1f Mbit/s\n",
 			m.Relay, m.Direct, m.RelaySharePct, r.Calls.PeakRunning, m.PeakConnected, m.RxKbpsTotal/1000)
+		fmt.Fprintf(w, "  picture checks (decoded video: black, frozen, latency): %d of %d calls; the rest at the RTP and frame level\n",
+			m.Decoded, r.Calls.Started)
 	}
 	if len(r.Failures) > 0 {
 		fmt.Fprintf(w, "\n%s\n", report.Paint(color, "  failures by verdict", report.Head...))

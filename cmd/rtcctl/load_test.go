@@ -69,6 +69,10 @@ func TestLoadFlags(t *testing.T) {
 	if code != ExitOK || !o.Call.Analysis.NoDecode {
 		t.Fatalf("--decode none: exit %d, analysis %+v", code, o.Call.Analysis)
 	}
+	o, code = parseLoad(t, "--embedded", "--decode", "sample:10")
+	if code != ExitOK || o.Call.Analysis.NoDecode || o.DecodeSample != 10 {
+		t.Fatalf("--decode sample:10: exit %d, analysis %+v, sample %d", code, o.Call.Analysis, o.DecodeSample)
+	}
 
 	o, code = parseLoad(t, "--embedded", "--signal-only", "--ramp", "0")
 	if code != ExitOK || o.Config.Mode != load.ModeSignal || o.Config.Duration != 0 || o.Config.Ramp >= 0 || !o.Embedded {
@@ -91,6 +95,8 @@ func TestLoadFlags(t *testing.T) {
 		"bad resolution":           {"--embedded", "--resolution", "big"},
 		"bad bitrate":              {"--embedded", "--bitrate", "fast"},
 		"bad decode":               {"--embedded", "--decode", "some"},
+		"decode sample of 1":       {"--embedded", "--decode", "sample:1"},
+		"decode sample not number": {"--embedded", "--decode", "sample:x"},
 		"bad loss":                 {"--embedded", "--max-loss", "lots"},
 		"success over 100":         {"--embedded", "--min-success", "101"},
 		"stray argument":           {"--embedded", "extra"},

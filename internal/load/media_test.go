@@ -164,3 +164,40 @@ func TestMediaNoDecode(t *testing.T) {
 			rep.Pass, rep.Calls, rep.Failures, rep.Media.ConnectMs[StageMedia].Count(), rep.Media.FPS.Count())
 	}
 }
+
+// TestMediaDecodeSample: with DecodeSample 2, half the calls decode their video (picture
+// checks, stamp latency) and the rest are checked at the RTP and frame level; every call
+// still passes and the report says how many were decoded.
+func TestMediaDecodeSample(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, true)
+	const rooms = 4
+	rep, err := Run(context.Background(), Config{
+		Server: s.SignalURL(), Mode: ModeMedia, Rooms: rooms, Ramp: 5, Duration: 2 * time.Second,
+		Runner:     PeerRunner(PeerConfig{Call: smallCall(s.SignalURL(), s.ICEServers()), DecodeSample: 2}),
+		Thresholds: Thresholds{MinSuccessPct: 100, MaxP95ConnectMs: 10000, MinFPS: 5},
+		Logf:       t.Logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Pass || rep.Calls.Succeeded != rooms {
+		t.Fatalf("run failed: calls %+v, failures %+v, checks %+v", rep.Calls, rep.Failures, rep.Checks)
+	}
+	m := rep.Media
+	if m.Decoded != rooms/2 {
+		t.Errorf("decoded calls %d, want %d (every 2nd of %d)", m.Decoded, rooms/2, rooms)
+	}
+	// Stamp latency needs decoded pictures: one sample per direction of a decoded call.
+	if got := m.LatencyMs.Count(); got != 2*rooms/2 {
+		t.Errorf("latency samples %d, want %d (both directions of the decoded calls only)", got, 2*rooms/2)
+	}
+	if got := m.FPS.Count(); got != 2*rooms {
+		t.Errorf("fps samples %d, want %d (every direction, decoded or not)", got, 2*rooms)
+	}
+	var whole Report
+	b, _ := json.Marshal(rep)
+	if err := json.Unmarshal(b, &whole); err != nil || whole.Media.Decoded != rooms/2 {
+		t.Errorf("JSON round trip: decoded %v, err %v", whole.Media, err)
+	}
+}

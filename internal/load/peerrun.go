@@ -22,6 +22,20 @@ type PeerConfig struct {
 	// ICEServersFor, when set, gives a room its own ICE servers instead of Call's (tests
 	// hand some rooms a broken TURN credential).
 	ICEServersFor func(Room) []webrtc.ICEServer
+	// DecodeSample N > 1 samples the picture checks across calls: rooms whose Index is a
+	// multiple of N decode their received video as Call.Analysis says (black, frozen,
+	// stamp latency and lost frames), the others measure RTP and frame assembly only
+	// (media.AnalyzerConfig.NoDecode), so decoding does not dominate the tester's CPU.
+	// 0 or 1: every room analyses as Call.Analysis says.
+	DecodeSample int
+}
+
+// decodes reports whether room decodes its received video under pc.
+func (pc PeerConfig) decodes(room Room) bool {
+	if pc.Call.Analysis.NoDecode {
+		return false
+	}
+	return pc.DecodeSample <= 1 || room.Index%pc.DecodeSample == 0
 }
 
 // connectedStage lists the peer's live stages that come after DTLS is up.
@@ -36,6 +50,8 @@ func PeerRunner(pc PeerConfig) RoomRunner {
 		if pc.ICEServersFor != nil {
 			cc.ICEServers = pc.ICEServersFor(room)
 		}
+		decoded := pc.decodes(room)
+		cc.Analysis.NoDecode = !decoded
 		baseSide := pc.Call.Side
 		cc.Side = func(side string, c *peer.Config) {
 			if side == "a" {
@@ -68,7 +84,9 @@ func PeerRunner(pc PeerConfig) RoomRunner {
 		}
 		start := time.Now()
 		rep, err := peer.RunCall(ctx, cc)
-		return callResultOf(start, rep, err)
+		cr := callResultOf(start, rep, err)
+		cr.Decoded = decoded
+		return cr
 	}
 }
 

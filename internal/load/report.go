@@ -156,6 +156,9 @@ type MediaStats struct {
 	// Relay and Direct count connected calls by selected pair: relay (TURN) or not.
 	Relay  int `json:"relay"`
 	Direct int `json:"direct"`
+	// Decoded counts the calls that decoded their received video (black, frozen and
+	// latency checked); the others were checked at the RTP and frame level only.
+	Decoded int `json:"decoded"`
 	// PeakConnected is the most calls connected (media flowing) at once, as seen by the
 	// live status (summed over shards).
 	PeakConnected int `json:"peak_connected"`
@@ -189,6 +192,7 @@ func newMediaStats() *MediaStats {
 func (m *MediaStats) merge(o *MediaStats) {
 	m.Relay += o.Relay
 	m.Direct += o.Direct
+	m.Decoded += o.Decoded
 	m.PeakConnected += o.PeakConnected
 	for k, d := range o.ConnectMs {
 		if m.ConnectMs[k] == nil {

@@ -96,6 +96,9 @@ func addCall(m *MediaStats, cr *CallResult) {
 	if cr.Unreachable {
 		m.Unreachable++
 	}
+	if cr.Decoded {
+		m.Decoded++
+	}
 	if cr.Connected {
 		if cr.Relay {
 			m.Relay++

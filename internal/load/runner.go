@@ -32,6 +32,9 @@ type CallResult struct {
 	// Connected says ICE connected; Relay says the selected pair was relay (TURN).
 	Connected bool `json:"connected"`
 	Relay     bool `json:"relay"`
+	// Decoded says the call decoded its received video (picture checks); false: RTP and
+	// frame assembly only (PeerConfig.DecodeSample, --decode).
+	Decoded bool `json:"decoded"`
 	// PeerKnownMs, ICEConnectedMs and FirstFrameMs are the stages.
 	PeerKnownMs    *float64 `json:"peer_known_ms,omitempty"`
 	ICEConnectedMs *float64 `json:"ice_connected_ms,omitempty"`
