@@ -5,7 +5,8 @@
 // AcquireVideo / AcquireAudio return a reference to the one shared encoder
 // per media profile (VideoProfile.Key, AudioProfile.Key) in the process. The
 // encoder paces a synthetic source with a time.Ticker, encodes each frame
-// once (VP8 via libvpx, Opus via the libopus bundled with pion/mediadevices)
+// once (VP8 via libvpx; H264 via libx264, constrained baseline, see x264.go;
+// Opus via the libopus bundled with pion/mediadevices)
 // and writes the encoded frame to every attached
 // webrtc.TrackLocalStaticSample, so the cost of encoding does not grow with
 // the number of peers. The last Release stops the goroutine and frees the
@@ -32,10 +33,14 @@
 // VideoAnalyzer and AudioAnalyzer read RTP from a webrtc.TrackRemote and
 // keep plain-data statistics, readable at any time: RTP loss from sequence
 // numbers and RFC 3550 jitter; for VP8, frames rebuilt from RTP (released on
-// the marker bit, see vp8assembler.go), libvpx decoding on a goroutine
+// the marker bit, see assembler.go), libvpx decoding on a goroutine
 // behind a bounded queue, black (dark AND flat) and frozen detection, stamp
-// latency percentiles; for Opus, libopus decoding and the RMS level.
-// Received media can be recorded as IVF (VP8) or Ogg (Opus).
+// latency percentiles; for H264, access units rebuilt the same way (single
+// NAL, STAP-A, FU-A), keyframes from IDR NAL units and the size from the SPS,
+// but no decoding (there is no H264 decoder in this build: VideoStats.NotDecoded
+// says so, and black, frozen and latency are not measured); for Opus, libopus
+// decoding and the RMS level. Received media can be recorded as IVF (VP8),
+// an Annex B .h264 file (H264) or Ogg (Opus).
 //
 // The package prints nothing; callers inject logf functions.
 package media

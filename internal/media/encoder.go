@@ -35,6 +35,13 @@ var (
 		MimeType:  webrtc.MimeTypeVP8,
 		ClockRate: 90000,
 	}
+	// H264Capability is constrained baseline (what the x264 encoder produces) at level
+	// 3.1, packetization-mode 1 (FU-A, STAP-A): the line every browser offers.
+	H264Capability = webrtc.RTPCodecCapability{
+		MimeType:    webrtc.MimeTypeH264,
+		ClockRate:   90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+	}
 	OpusCapability = webrtc.RTPCodecCapability{
 		MimeType:    webrtc.MimeTypeOpus,
 		ClockRate:   48000,
@@ -86,7 +93,8 @@ type sharedEncoder struct {
 	key      string
 	kind     string
 	codecCap webrtc.RTPCodecCapability
-	refs     int // guarded by registry.mu
+	isKey    func(frame []byte) bool // video: the encoded frame is a keyframe
+	refs     int                     // guarded by registry.mu
 
 	rc       codec.ReadCloser
 	interval time.Duration
@@ -200,16 +208,10 @@ func (s *sharedEncoder) logf(format string, args ...any) {
 }
 
 func newVideoEncoder(p VideoProfile) (*sharedEncoder, error) {
-	params, err := vpx.NewVP8Params()
-	if err != nil {
-		return nil, fmt.Errorf("vp8 params: %w", err)
-	}
-	params.BitRate = p.BitrateKbps * 1000
-	params.KeyFrameInterval = 2 * p.FPS
-	params.RateControlEndUsage = vpx.RateControlCBR
 	s := &sharedEncoder{
 		kind:     "video",
 		codecCap: VP8Capability,
+		isKey:    isVP8KeyFrame,
 		interval: time.Second / time.Duration(p.FPS),
 		done:     make(chan struct{}),
 		stopped:  make(chan struct{}),
@@ -223,6 +225,21 @@ func newVideoEncoder(p VideoProfile) (*sharedEncoder, error) {
 		s.nextImage = nil
 		return img, func() {}, nil
 	})
+	if p.Codec == CodecH264 {
+		rc, err := newH264Encoder(p, in)
+		if err != nil {
+			return nil, err
+		}
+		s.rc, s.codecCap, s.isKey = rc, H264Capability, h264IsKeyFrame
+		return s, nil
+	}
+	params, err := vpx.NewVP8Params()
+	if err != nil {
+		return nil, fmt.Errorf("vp8 params: %w", err)
+	}
+	params.BitRate = p.BitrateKbps * 1000
+	params.KeyFrameInterval = 2 * p.FPS
+	params.RateControlEndUsage = vpx.RateControlCBR
 	rc, err := params.BuildVideoEncoder(in, prop.Media{Video: prop.Video{
 		Width: p.Width, Height: p.Height, FrameRate: float32(p.FPS),
 	}})
@@ -371,7 +388,7 @@ func (s *sharedEncoder) encodeAndSend(dur time.Duration) bool {
 	if release != nil {
 		release()
 	}
-	key := s.kind == "audio" || (len(buf) > 0 && buf[0]&0x01 == 0)
+	key := s.kind == "audio" || (len(buf) > 0 && s.isKey(buf))
 
 	s.mu.Lock()
 	s.stats.EncodeTotalMs += ms(took)

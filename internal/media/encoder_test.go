@@ -249,13 +249,18 @@ func TestAudioEncoder(t *testing.T) {
 
 func TestProfileValidation(t *testing.T) {
 	t.Parallel()
+	var h264Want error // libx264 linked in
+	if !H264Available {
+		h264Want = ErrUnsupportedCodec
+	}
 	cases := []struct {
 		name string
 		p    VideoProfile
 		want error
 	}{
 		{"default", VideoProfile{}, nil},
-		{"h264", VideoProfile{Codec: "h264"}, ErrUnsupportedCodec},
+		{"h264", VideoProfile{Codec: "H264"}, h264Want},
+		{"vp9", VideoProfile{Codec: "vp9"}, ErrUnsupportedCodec},
 		{"odd", VideoProfile{Width: 641}, ErrBadProfile},
 		{"pattern", VideoProfile{Pattern: "plaid"}, ErrUnknownPattern},
 		{"fps", VideoProfile{FPS: 500}, ErrBadProfile},

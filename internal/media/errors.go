@@ -4,7 +4,8 @@ import "errors"
 
 // Sentinel errors returned (wrapped) by this package.
 var (
-	// ErrUnsupportedCodec is returned for a codec other than vp8 (video) or opus (audio).
+	// ErrUnsupportedCodec is returned for a codec other than vp8 or h264 (video) or opus
+	// (audio), and for h264 in a build without libx264 (-tags nox264).
 	ErrUnsupportedCodec = errors.New("media: unsupported codec")
 	// ErrBadProfile is returned for a profile with out-of-range values.
 	ErrBadProfile = errors.New("media: bad profile")

@@ -8,6 +8,7 @@ import (
 // Codec and pattern names accepted in profiles.
 const (
 	CodecVP8  = "vp8"
+	CodecH264 = "h264" // sent only: this build has no H264 decoder
 	CodecOpus = "opus"
 
 	// PatternMoving is the default video pattern: a gradient with moving
@@ -43,7 +44,7 @@ type VideoProfile struct {
 	Height      int    `json:"height"`
 	FPS         int    `json:"fps"`
 	BitrateKbps int    `json:"bitrate_kbps"`
-	Codec       string `json:"codec"`   // "vp8" (default)
+	Codec       string `json:"codec"`   // "vp8" (default) or "h264"
 	Pattern     string `json:"pattern"` // "moving" (default), "black", "frozen"
 }
 
@@ -75,8 +76,13 @@ func (p VideoProfile) Normalized() VideoProfile {
 // Validate reports whether the (normalized) profile can be produced.
 func (p VideoProfile) Validate() error {
 	p = p.Normalized()
-	if p.Codec != CodecVP8 {
-		return fmt.Errorf("%w: video codec %q (only vp8)", ErrUnsupportedCodec, p.Codec)
+	switch {
+	case p.Codec == CodecVP8:
+	case p.Codec == CodecH264 && H264Available:
+	case p.Codec == CodecH264:
+		return fmt.Errorf("%w: video codec h264 (this build has no libx264: built with -tags nox264)", ErrUnsupportedCodec)
+	default:
+		return fmt.Errorf("%w: video codec %q (vp8 or h264)", ErrUnsupportedCodec, p.Codec)
 	}
 	switch p.Pattern {
 	case PatternMoving, PatternBlack, PatternFrozen:

@@ -91,7 +91,7 @@ func TestVP8AssemblerOrderLossAndLate(t *testing.T) {
 	for _, f := range frames {
 		all = append(all, packetize(t, pz, f))
 	}
-	var asm vp8Assembler
+	var asm frameAssembler
 	now := time.Unix(1764000000, 0)
 	var got []assembledFrame
 	push := func(p *rtp.Packet) { got = append(got, asm.push(p, now)...) }

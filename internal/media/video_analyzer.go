@@ -15,6 +15,7 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media/h264writer"
 	"github.com/pion/webrtc/v4/pkg/media/ivfwriter"
 )
 
@@ -40,14 +41,21 @@ type VideoStats struct {
 	FramesAssembled int `json:"frames_assembled"` // complete frames rebuilt from RTP
 	// FramesIncomplete counts frames given up with packets missing (after
 	// waiting 300 ms for retransmissions).
-	FramesIncomplete int     `json:"frames_incomplete"`
-	KeyFrames        int     `json:"keyframes"`
-	FramesDropped    int     `json:"frames_dropped"` // not decoded: queue full or waiting for a keyframe
-	FramesDecoded    int     `json:"frames_decoded"`
-	DecodeErrors     int     `json:"decode_errors"`
-	Width            int     `json:"width"`
-	Height           int     `json:"height"`
-	FPS              float64 `json:"fps"` // decoded frames per second over the last ~2 s
+	FramesIncomplete int `json:"frames_incomplete"`
+	KeyFrames        int `json:"keyframes"`
+	FramesDropped    int `json:"frames_dropped"` // not decoded: queue full or waiting for a keyframe
+	FramesDecoded    int `json:"frames_decoded"`
+	// NotDecoded says why frames are not decoded (H264: no decoder in this build), so
+	// black, frozen, stamp and latency are not measured; empty when they are decoded
+	// (or when AnalyzerConfig.NoDecode turned decoding off).
+	NotDecoded string `json:"not_decoded,omitempty"`
+	// ProfileLevelID is the H264 profile-level-id read from the stream's SPS (6 hex
+	// digits, as in SDP), to compare with the negotiated one.
+	ProfileLevelID string  `json:"profile_level_id,omitempty"`
+	DecodeErrors   int     `json:"decode_errors"`
+	Width          int     `json:"width"`
+	Height         int     `json:"height"`
+	FPS            float64 `json:"fps"` // decoded (or, when not decoded, assembled) frames per second over the last ~2 s
 
 	FirstRTPAt      time.Time `json:"first_rtp_at"`
 	FirstKeyFrameAt time.Time `json:"first_keyframe_at"`
@@ -81,6 +89,12 @@ type VideoStats struct {
 
 	Recording   string `json:"recording,omitempty"`
 	RecordError string `json:"record_error,omitempty"`
+}
+
+// rtpRecorder writes received RTP to a file (IVF for VP8, Annex B for H264).
+type rtpRecorder interface {
+	WriteRTP(*rtp.Packet) error
+	Close() error
 }
 
 // changeThreshold is the mean absolute luma difference (0-255, on a 64x48
@@ -146,14 +160,19 @@ type decodeJob struct {
 const decodeQueue = 8
 
 // ConsumeRTP is Consume for any RTP source (tests, benchmarks, replays);
-// codec describes the stream (VP8 is decoded; other codecs get RTP and
-// recording statistics only).
+// codec describes the stream: VP8 is assembled and decoded; H264 is assembled into
+// access units (keyframes from IDR NAL units, size from the SPS) but not decoded
+// (VideoStats.NotDecoded says so); other codecs get RTP and recording statistics only.
 func (a *VideoAnalyzer) ConsumeRTP(ctx context.Context, src RTPReader, codec webrtc.RTPCodecParameters, requestKeyframe func()) error {
 	if !a.consumed.CompareAndSwap(false, true) {
 		return ErrAlreadyConsumed
 	}
 	isVP8 := strings.EqualFold(codec.MimeType, webrtc.MimeTypeVP8)
+	isH264 := strings.EqualFold(codec.MimeType, webrtc.MimeTypeH264)
 	a.mu.Lock()
+	if isH264 {
+		a.st.NotDecoded = H264NotDecoded
+	}
 	a.st.Codec = codec.MimeType
 	a.st.PayloadType = uint8(codec.PayloadType)
 	if codec.ClockRate != 0 {
@@ -186,8 +205,21 @@ func (a *VideoAnalyzer) ConsumeRTP(ctx context.Context, src RTPReader, codec web
 		}()
 	}
 
-	var rec *ivfwriter.IVFWriter
-	if a.cfg.RecordPath != "" {
+	var rec rtpRecorder
+	if a.cfg.RecordPath != "" && isH264 {
+		// H264 does not go in IVF: record the Annex B byte stream (ffplay, VLC play it).
+		path := strings.TrimSuffix(a.cfg.RecordPath, ".ivf") + ".h264"
+		w, err := h264writer.New(path)
+		a.mu.Lock()
+		if err != nil {
+			a.st.RecordError = err.Error()
+			a.cfg.Logf("media: record %s: %v", path, err)
+		} else {
+			rec = w
+			a.st.Recording = path
+		}
+		a.mu.Unlock()
+	} else if a.cfg.RecordPath != "" {
 		// PTS are the RTP timestamps on the RTP clock: exact at any frame rate (pion's
 		// default converts to ms and then divides by its 1/30 timebase: 10% slow).
 		clock := codec.ClockRate
@@ -208,9 +240,12 @@ func (a *VideoAnalyzer) ConsumeRTP(ctx context.Context, src RTPReader, codec web
 	}
 
 	var recW, recH uint16 // the first keyframe's size, for the IVF header
-	var asm *vp8Assembler
-	if isVP8 {
-		asm = &vp8Assembler{}
+	var asm *frameAssembler
+	switch {
+	case isVP8:
+		asm = &frameAssembler{}
+	case isH264:
+		asm = newH264Assembler()
 	}
 	resync := false // a frame was lost or dropped: skip to the next keyframe
 	err := readLoop(ctx, src, func(p *rtp.Packet) {
@@ -243,8 +278,13 @@ func (a *VideoAnalyzer) ConsumeRTP(ctx context.Context, src RTPReader, codec web
 			a.st.FramesAssembled++
 			a.asmRate.add(now, 1)
 			if f.Key {
-				if w, h, ok := vp8KeyFrameSize(f.Data); ok && recW == 0 {
-					recW, recH = w, h
+				if isVP8 {
+					if w, h, ok := vp8KeyFrameSize(f.Data); ok && recW == 0 {
+						recW, recH = w, h
+					}
+				} else if w, h, pl, ok := h264SPSInfo(f.Data); ok {
+					// Not decoded: the size the stream says it has.
+					a.st.Width, a.st.Height, a.st.ProfileLevelID = w, h, pl
 				}
 				a.st.KeyFrames++
 				if a.st.FirstKeyFrameAt.IsZero() {
@@ -278,7 +318,7 @@ func (a *VideoAnalyzer) ConsumeRTP(ctx context.Context, src RTPReader, codec web
 	workers.Wait()
 	if rec != nil {
 		cerr := rec.Close()
-		if cerr == nil && recW != 0 {
+		if cerr == nil && recW != 0 && isVP8 {
 			// ivfwriter's header says 640x480 unless told; the size is known only now.
 			cerr = patchIVFSize(a.cfg.RecordPath, recW, recH)
 		}
