@@ -4,11 +4,13 @@
 set -euo pipefail
 
 # libvpx-dev + pkg-config: VP8 encode/decode through cgo (pion/mediadevices codec/vpx).
+# libx264-dev: H264 encode (--codec h264) through cgo (internal/media/x264.go); build with
+#   -tags nox264 to do without it.
 # coturn: the reference TURN server for integration tests and probes.
 # nginx: the wss reverse proxy of the course deployment (smoke tests).
 # chromium: real browser interop (headless).
 # iproute2 + iptables: network-namespace NAT lab.
-PKGS=(libvpx-dev pkg-config coturn nginx chromium iproute2 iptables ca-certificates openssl)
+PKGS=(libvpx-dev libx264-dev pkg-config coturn nginx chromium iproute2 iptables ca-certificates openssl)
 if [ -n "${RTCCTL_DEPS:-}" ]; then
   read -r -a PKGS <<<"$RTCCTL_DEPS"
 fi

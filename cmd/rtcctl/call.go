@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/rtcctl/rtcctl/internal/media"
 	"github.com/rtcctl/rtcctl/internal/peer"
 	"github.com/rtcctl/rtcctl/internal/report"
 	"github.com/rtcctl/rtcctl/internal/signal"
@@ -48,7 +49,12 @@ Examples:
        --junit call.xml --json > call.json
 
    # against rtcctl serve with its own ICE servers
-   rtcctl call --server ws://127.0.0.1:8099/ws --ice-from-server --min-fps 20`
+   rtcctl call --server ws://127.0.0.1:8099/ws --ice-from-server --min-fps 20
+
+   # H264 both ways (x264): checked at RTP level (frames, keyframes, fps, loss); this
+   # build has no H264 decoder, so black/frozen/latency are not checked and the report
+   # says so
+   rtcctl call --embedded --codec h264`
 
 // callCommand builds `rtcctl call`.
 func callCommand(s *report.Streams) *cli.Command { return newCallCommand(s, runCall) }
@@ -62,7 +68,7 @@ func newCallCommand(s *report.Streams, runF func(context.Context, *report.Stream
 		&cli.BoolFlag{Name: "room-number", Usage: "send the room id as a JSON number"},
 		&cli.Float64Flag{Name: "min-fps", Value: defaultMinFPS, Usage: "lowest acceptable received frame rate (0: not checked); unset, half the --fps when that is below 30"},
 		&cli.Float64Flag{Name: "max-loss", Value: 5, Usage: "highest acceptable packet loss in percent (0: not checked)"},
-		&cli.DurationFlag{Name: "max-latency", Value: 500 * time.Millisecond, Usage: "highest acceptable p95 video latency (0: not checked)"},
+		&cli.DurationFlag{Name: "max-latency", Value: 500 * time.Millisecond, Usage: "highest acceptable p95 video latency (0: not checked; not checked with --codec h264, which is not decoded)"},
 		&cli.BoolFlag{Name: "require-relay", Usage: "fail unless the selected pair is relay/relay"},
 		&cli.DurationFlag{Name: "timeout", Value: peer.DefaultCallTimeout, Usage: "bound for the whole call"},
 		&cli.DurationFlag{Name: "duration", Value: peer.DefaultCallDuration, Usage: "how long media is measured once it flows both ways"},
@@ -109,6 +115,16 @@ func parseCallFlags(c *cli.Context) (*callOptions, error) {
 		// The default is half the default frame rate: a lower --fps lowers it too, or
 		// `--fps 15` would fail on the default against its own send rate (14.9 < 15).
 		cc.Thresholds.MinFPS = min(defaultMinFPS, float64(mo.Video.FPS)/2)
+	}
+	if mo.Video.Codec == media.CodecH264 {
+		// Both sides send H264, which this build cannot decode: no latency, no picture.
+		if c.IsSet("max-latency") && cc.Thresholds.MaxLatency > 0 {
+			return nil, usagef("--max-latency needs decoded video; --codec h264 is analysed at RTP level only (no H264 decoder in this build)")
+		}
+		cc.Thresholds.MaxLatency = 0
+		if mo.Snapshot != "" {
+			return nil, usagef("--snapshot needs decoded video; --codec h264 is not decoded (no H264 decoder in this build)")
+		}
 	}
 	send := mo.Send
 	cc.Send = &send

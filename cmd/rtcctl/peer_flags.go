@@ -51,6 +51,7 @@ func mediaFlags() []cli.Flag {
 		&cli.StringFlag{Name: "resolution", Value: "640x480", Usage: "synthetic video `WxH`"},
 		&cli.IntFlag{Name: "fps", Value: media.DefaultFPS, Usage: "synthetic video frame rate"},
 		&cli.StringFlag{Name: "bitrate", Value: "1000k", Usage: "video bitrate (`RATE`: 1000k, 2M, 800000)"},
+		&cli.StringFlag{Name: "codec", Value: media.CodecVP8, Usage: "video codec sent: vp8 or h264 (x264, constrained baseline; VP8 is still accepted on receive; received H264 is analysed at RTP level only, not decoded)"},
 		&cli.StringFlag{Name: "ca-file", Usage: "trust this PEM CA `FILE` for wss:// (self-signed servers)"},
 		&cli.BoolFlag{Name: "insecure", Usage: "do not verify the wss:// certificate"},
 		&cli.DurationFlag{Name: "keepalive", Value: peer.DefaultKeepalive, Usage: "websocket keepalive interval (0: off; nginx cuts idle websockets after 60 s)"},
@@ -94,7 +95,11 @@ func parseMediaFlags(c *cli.Context) (mediaOptions, error) {
 	if err != nil {
 		return o, err
 	}
-	o.Video = media.VideoProfile{Width: w, Height: h, FPS: c.Int("fps"), BitrateKbps: kbps}
+	codec := strings.ToLower(c.String("codec"))
+	if codec != media.CodecVP8 && codec != media.CodecH264 {
+		return o, usagef("--codec %q: want vp8 or h264", c.String("codec"))
+	}
+	o.Video = media.VideoProfile{Width: w, Height: h, FPS: c.Int("fps"), BitrateKbps: kbps, Codec: codec}
 	if err := o.Video.Validate(); err != nil {
 		return o, usagef("video profile: %v", err)
 	}

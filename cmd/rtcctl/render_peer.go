@@ -85,6 +85,14 @@ func rxLine(t *peer.TrackRx) string {
 	if t == nil {
 		return "nothing received"
 	}
+	if t.Kind == "video" && t.NotDecoded != "" {
+		s := fmt.Sprintf("%s %dx%d  %.1f fps  %.0f kbit/s  loss %.2f%%  jitter %.1f ms  frames %d assembled (%d keyframes)  PLI sent %d, NACK sent %d",
+			t.Codec, t.Width, t.Height, t.FPS, t.BitrateKbps, t.LossPct, t.JitterMs, t.Frames, t.KeyFrames, t.PLISent, t.NACKSent)
+		if t.ProfileLevelID != "" {
+			s += "  SPS profile-level-id " + t.ProfileLevelID
+		}
+		return s + "\n      not decoded: " + t.NotDecoded
+	}
 	if t.Kind == "video" {
 		s := fmt.Sprintf("%s %dx%d  %.1f fps  %.0f kbit/s  loss %.2f%%  jitter %.1f ms  frames %d decoded (%d keyframes, %d decode errors)",
 			t.Codec, t.Width, t.Height, t.FPS, t.BitrateKbps, t.LossPct, t.JitterMs, t.FramesDecoded, t.KeyFrames, t.DecodeErrors)

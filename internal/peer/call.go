@@ -506,7 +506,16 @@ func (c *call) mediaReadyLocked() bool {
 			return false
 		}
 		st := t.stats()
-		if (c.s.cfg.Analysis.NoDecode && st.Frames == 0) || (!c.s.cfg.Analysis.NoDecode && st.FramesDecoded == 0) {
+		switch {
+		case st.NotDecoded != "": // H264: the first keyframe is the first showable frame
+			if st.KeyFrames == 0 {
+				return false
+			}
+		case c.s.cfg.Analysis.NoDecode:
+			if st.Frames == 0 {
+				return false
+			}
+		case st.FramesDecoded == 0:
 			return false
 		}
 	}
@@ -536,6 +545,9 @@ func (c *call) liveStatus() Status {
 	if t := c.rx["video"]; t != nil {
 		v := t.stats()
 		st.FPS, st.BitrateKbps, st.LossPct, st.Frames = v.FPS, v.BitrateKbps, v.LossPct, v.FramesDecoded
+		if v.NotDecoded != "" {
+			st.Frames = v.Frames
+		}
 	} else if t := c.rx["audio"]; t != nil {
 		v := t.stats()
 		st.BitrateKbps, st.LossPct = v.BitrateKbps, v.LossPct

@@ -118,8 +118,9 @@ type Config struct {
 	VideoProfile media.VideoProfile
 	AudioProfile media.AudioProfile
 	// VideoCodecs lists the video codecs this peer's MediaEngine registers, by name
-	// ("vp8", "vp9", "h264"). Unset: the send codec (VP8 by default). Used to reproduce
-	// codec mismatches.
+	// ("vp8", "vp9", "h264"), preferred first. Unset: the send codec (VP8 by default);
+	// with H264 also VP8, which is still accepted on receive. Used to reproduce codec
+	// mismatches.
 	VideoCodecs []string
 	// Thresholds, when any is set, turn the last call's receive side into Result.Checks.
 	// Unset: no checks (the verdict alone decides).
@@ -201,6 +202,11 @@ func (c Config) withDefaults() Config {
 	}
 	if len(c.VideoCodecs) == 0 {
 		c.VideoCodecs = []string{c.VideoProfile.Codec}
+		if strings.EqualFold(c.VideoProfile.Codec, media.CodecH264) {
+			// H264 is offered first (so a browser answers with it and sends it too),
+			// VP8 still received: a VP8-only peer can still send to us.
+			c.VideoCodecs = append(c.VideoCodecs, media.CodecVP8)
+		}
 	}
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}

@@ -229,9 +229,17 @@ func diagnose(e Evidence) Verdict {
 		ev = append(ev, fmt.Sprintf("selected pair %s/%s over %s", e.Selected.LocalType, e.Selected.RemoteType, e.Selected.Protocol))
 	}
 	kinds := []string{}
+	decoded := true
+	var notes []Note
 	for _, k := range sortedKeys(e.Tracks) {
 		t := e.Tracks[k]
-		if k == "video" && e.NoDecode {
+		if k == "video" && t.NotDecoded != "" {
+			decoded = false
+			ev = append(ev, fmt.Sprintf("video %s %dx%d (from the SPS) %.1f fps, %d frames (%d keyframes) assembled, loss %.1f%%; not decoded: %s",
+				t.Codec, t.Width, t.Height, t.FPS, t.Frames, t.KeyFrames, t.LossPct, t.NotDecoded))
+			notes = append(notes, Note{Code: "not-decoded", Finding: "video not decoded: " + t.NotDecoded +
+				"; the verdict rests on frames and keyframes arriving"})
+		} else if k == "video" && e.NoDecode {
 			ev = append(ev, fmt.Sprintf("video %s %d frames (%d keyframes) assembled, not decoded, loss %.1f%%", t.Codec, t.Frames, t.KeyFrames, t.LossPct))
 		} else if k == "video" {
 			ev = append(ev, fmt.Sprintf("video %s %dx%d %.1f fps, %d frames decoded, loss %.1f%%", t.Codec, t.Width, t.Height, t.FPS, t.FramesDecoded, t.LossPct))
@@ -241,12 +249,15 @@ func diagnose(e Evidence) Verdict {
 		kinds = append(kinds, k)
 	}
 	finding := "media flows"
-	if len(kinds) > 0 {
-		finding = strings.Join(kinds, " and ") + " received and decoded"
-	} else {
+	switch {
+	case len(kinds) == 0:
 		finding = "connected (no media expected)"
+	case decoded:
+		finding = strings.Join(kinds, " and ") + " received and decoded"
+	default:
+		finding = strings.Join(kinds, " and ") + " received (video frames and keyframes arriving, not decoded)"
 	}
-	return Verdict{OK: true, Code: "ok", Finding: finding, Evidence: ev}
+	return Verdict{OK: true, Code: "ok", Finding: finding, Evidence: ev, Notes: notes}
 }
 
 func iceVerdict(e Evidence) Verdict {
@@ -405,7 +416,8 @@ func mediaVerdict(e Evidence, kind string) (Verdict, bool) {
 		}
 		return v, true
 	}
-	if e.NoDecode {
+	if e.NoDecode || t.NotDecoded != "" {
+		// Frames and keyframes arriving is as far as RTP-level analysis can see.
 		return Verdict{}, false
 	}
 	if t.FramesDecoded == 0 {

@@ -49,7 +49,7 @@ func (v *videoAn) stats() rxStats {
 		FirstRTPAt: s.FirstRTPAt, FirstKeyFrameAt: s.FirstKeyFrameAt, FirstDecodedAt: s.FirstDecodedAt,
 		Black: s.Black, Frozen: s.Frozen, Freezes: s.Freezes,
 		LatencyP50Ms: s.LatencyP50Ms, LatencyP95Ms: s.LatencyP95Ms,
-		Recording: s.Recording,
+		Recording: s.Recording, NotDecoded: s.NotDecoded, ProfileLevelID: s.ProfileLevelID,
 	}
 }
 

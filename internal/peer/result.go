@@ -144,6 +144,12 @@ type TrackRx struct {
 	LatencyP50Ms   float64  `json:"latency_p50_ms,omitempty"`
 	LatencyP95Ms   float64  `json:"latency_p95_ms,omitempty"`
 	FirstDecodedMs *float64 `json:"first_decoded_ms,omitempty"`
+	// NotDecoded says why the video was not decoded (H264: "no H264 decoder in this
+	// build; black/frozen/latency not checked"): FPS is then frames assembled per second,
+	// Width and Height come from the SPS, and Black, Frozen and latency are not measured.
+	NotDecoded string `json:"not_decoded,omitempty"`
+	// ProfileLevelID is H264's profile-level-id as the stream's SPS states it.
+	ProfileLevelID string `json:"profile_level_id,omitempty"`
 	// Audio only.
 	LevelDBFS float64 `json:"level_dbfs,omitempty"`
 	// Silent: the audio was silent for most of the call (not just a gap at the end).

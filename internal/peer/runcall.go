@@ -338,6 +338,9 @@ func direction(name string, from, to *Result, rx *session, bothJoined time.Time,
 	if first == nil && d.Video == nil {
 		first = c.Timeline.FirstRTPAudio
 	}
+	if first == nil && d.Video != nil && d.Video.NotDecoded != "" {
+		first = c.Timeline.FirstKeyFrame // the first frame a decoder could show
+	}
 	sinceJoined := func(ms *float64) *float64 {
 		if ms == nil {
 			return nil
@@ -390,6 +393,9 @@ func checks(name string, c *CallResult, d *Direction, th Thresholds, rxCfg Confi
 			lat, ok = d.Video.LatencyP95Ms, true
 		}
 		m := "not measured"
+		if d.Video != nil && d.Video.NotDecoded != "" {
+			m = "not measured: not decoded (" + d.Video.NotDecoded + ")"
+		}
 		if ok {
 			m = fmt.Sprintf("%.1f ms p95", lat)
 		}

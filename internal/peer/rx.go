@@ -25,6 +25,7 @@ type rxStats struct {
 	LatencyP50Ms, LatencyP95Ms                  float64
 	LevelDBFS                                   float64
 	Silent                                      bool
+	NotDecoded, ProfileLevelID                  string
 	Recording                                   string
 	SoundMs, SilenceMs                          float64
 }
@@ -67,6 +68,7 @@ func (t *rxTrack) fill() {
 	r.Silent = v.Silent && v.SoundMs < v.SilenceMs
 	r.PLISent = t.plis
 	r.Recording = v.Recording
+	r.NotDecoded, r.ProfileLevelID = v.NotDecoded, v.ProfileLevelID
 	t.mu.Lock()
 	if t.err != nil {
 		r.Error = t.err.Error()
