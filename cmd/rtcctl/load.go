@@ -113,11 +113,14 @@ func newLoadCommand(s *report.Streams, runF func(context.Context, *report.Stream
 			&cli.StringFlag{Name: "resolution", Value: "640x480", Usage: "video `WxH`"},
 			&cli.IntFlag{Name: "fps", Value: media.DefaultFPS, Usage: "video frame rate"},
 			&cli.StringFlag{Name: "bitrate", Value: "500k", Usage: "video bitrate (`RATE`: 500k, 1M, or kbit/s)"},
+			&cli.StringFlag{Name: "send", Value: "audio,video", Usage: "what each peer sends: audio,video | audio | video"},
+			&cli.StringFlag{Name: "candidate-format", Value: "android", Usage: "candidate JSON sent: android ({label,id,candidate}) or web (RTCIceCandidate); both are accepted"},
 			&cli.StringFlag{Name: "decode", Value: "all", Usage: "received video: decode `all` calls' frames (black, frozen, latency checks); sample:N decodes every Nth call and checks the rest at the RTP and frame level (CPU stays bounded as calls grow); none checks RTP and frame assembly only"},
 			&cli.Float64Flag{Name: "min-success", Value: load.DefaultMinSuccessPct, Usage: "lowest acceptable share of rooms that succeed, in `PERCENT`"},
 			&cli.DurationFlag{Name: "max-p95-connect", Usage: "highest acceptable p95 time to first frame (signal-only: join -> resp-join)"},
 			&cli.StringFlag{Name: "max-loss", Usage: "highest acceptable p95 across calls of packet loss, in `PERCENT`"},
 			&cli.Float64Flag{Name: "min-fps", Usage: "lowest acceptable 5th percentile across calls of received fps"},
+			&cli.DurationFlag{Name: "max-p95-latency", Usage: "highest acceptable p95 across calls of video latency, capture to decode (needs decoded video: --decode all or sample:N)"},
 			&cli.DurationFlag{Name: "max-p99-message", Usage: "highest acceptable p99 signaling relay latency (--signal-only)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the versioned JSON report (mergeable) instead of text"},
 			&cli.StringFlag{Name: "junit", Usage: "also write a JUnit XML `FILE` (one case per threshold)"},
@@ -190,6 +193,7 @@ func parseLoadFlags(c *cli.Context) (*loadOptions, error) {
 		MinSuccessPct:   c.Float64("min-success"),
 		MaxP95ConnectMs: loadMs(c.Duration("max-p95-connect")),
 		MinFPS:          c.Float64("min-fps"),
+		MaxP95LatencyMs: loadMs(c.Duration("max-p95-latency")),
 		MaxP99MessageMs: loadMs(c.Duration("max-p99-message")),
 	}
 	if th.MinSuccessPct <= 0 || th.MinSuccessPct > 100 {
@@ -202,7 +206,7 @@ func parseLoadFlags(c *cli.Context) (*loadOptions, error) {
 		}
 		th.MaxLossPct = &f
 	}
-	if th.MinFPS < 0 || th.MaxP95ConnectMs < 0 || th.MaxP99MessageMs < 0 {
+	if th.MinFPS < 0 || th.MaxP95ConnectMs < 0 || th.MaxP99MessageMs < 0 || th.MaxP95LatencyMs < 0 {
 		return nil, usagef("thresholds must not be negative")
 	}
 	cfg.Thresholds = th
@@ -246,6 +250,9 @@ func parseLoadFlags(c *cli.Context) (*loadOptions, error) {
 	case dec == "all":
 	case dec == "none":
 		o.Call.Analysis = media.AnalyzerConfig{NoDecode: true}
+		if th.MaxP95LatencyMs > 0 {
+			return nil, usagef("--max-p95-latency needs decoded video: use --decode all or sample:N, not none")
+		}
 	case strings.HasPrefix(dec, "sample:"):
 		n, err := strconv.Atoi(strings.TrimPrefix(dec, "sample:"))
 		if err != nil || n < 2 {
@@ -254,6 +261,17 @@ func parseLoadFlags(c *cli.Context) (*loadOptions, error) {
 		o.DecodeSample = n
 	default:
 		return nil, usagef("--decode %q: want all, none or sample:N", dec)
+	}
+	send, err := parseSend(c.String("send"))
+	if err != nil {
+		return nil, usagef("--send: %v", err)
+	}
+	if !send.Audio && !send.Video {
+		return nil, usagef("--send none: a load call needs media to verify; send audio, video or both")
+	}
+	o.Call.Send = &send
+	if o.Call.CandidateFormat, err = signal.ParseCandidateFormat(c.String("candidate-format")); err != nil {
+		return nil, usagef("--candidate-format %q: want android or web", c.String("candidate-format"))
 	}
 	if err := o.Call.VideoProfile.Validate(); err != nil {
 		return nil, usagef("video profile: %v", err)

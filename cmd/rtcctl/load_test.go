@@ -19,6 +19,7 @@ import (
 	"github.com/rtcctl/rtcctl/internal/load"
 	"github.com/rtcctl/rtcctl/internal/report"
 	"github.com/rtcctl/rtcctl/internal/serve"
+	"github.com/rtcctl/rtcctl/internal/signal"
 	"github.com/rtcctl/rtcctl/internal/turnserver"
 )
 
@@ -69,6 +70,12 @@ func TestLoadFlags(t *testing.T) {
 	if code != ExitOK || !o.Call.Analysis.NoDecode {
 		t.Fatalf("--decode none: exit %d, analysis %+v", code, o.Call.Analysis)
 	}
+	o, code = parseLoad(t, "--embedded", "--send", "audio", "--candidate-format", "web", "--max-p95-latency", "250ms")
+	if code != ExitOK || o.Call.Send == nil || o.Call.Send.Video || !o.Call.Send.Audio ||
+		o.Call.CandidateFormat != signal.FormatWeb || o.Config.Thresholds.MaxP95LatencyMs != 250 {
+		t.Fatalf("--send audio --candidate-format web --max-p95-latency 250ms: exit %d, send %+v, format %v, thresholds %+v",
+			code, o.Call.Send, o.Call.CandidateFormat, o.Config.Thresholds)
+	}
 	o, code = parseLoad(t, "--embedded", "--decode", "sample:10")
 	if code != ExitOK || o.Call.Analysis.NoDecode || o.DecodeSample != 10 {
 		t.Fatalf("--decode sample:10: exit %d, analysis %+v, sample %d", code, o.Call.Analysis, o.DecodeSample)
@@ -96,6 +103,10 @@ func TestLoadFlags(t *testing.T) {
 		"bad bitrate":              {"--embedded", "--bitrate", "fast"},
 		"bad decode":               {"--embedded", "--decode", "some"},
 		"decode sample of 1":       {"--embedded", "--decode", "sample:1"},
+		"latency without decoding": {"--embedded", "--decode", "none", "--max-p95-latency", "100ms"},
+		"send nothing":             {"--embedded", "--send", "none"},
+		"send bad":                 {"--embedded", "--send", "smell"},
+		"bad candidate format":     {"--embedded", "--candidate-format", "ios"},
 		"decode sample not number": {"--embedded", "--decode", "sample:x"},
 		"bad loss":                 {"--embedded", "--max-loss", "lots"},
 		"success over 100":         {"--embedded", "--min-success", "101"},

@@ -114,6 +114,9 @@ type Thresholds struct {
 	// MinFPS is the lowest acceptable 5th percentile across calls of received frame rate
 	// (media only).
 	MinFPS float64 `json:"min_fps,omitempty"`
+	// MaxP95LatencyMs is the highest acceptable p95 across calls of capture-to-decode
+	// video latency (the frame stamps), in ms (media with decoded video only).
+	MaxP95LatencyMs float64 `json:"max_p95_latency_ms,omitempty"`
 	// MaxP99MessageMs is the highest acceptable p99 relay latency of signaling messages,
 	// in ms (signal-only).
 	MaxP99MessageMs float64 `json:"max_p99_message_ms,omitempty"`

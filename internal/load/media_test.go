@@ -175,7 +175,7 @@ func TestMediaDecodeSample(t *testing.T) {
 	rep, err := Run(context.Background(), Config{
 		Server: s.SignalURL(), Mode: ModeMedia, Rooms: rooms, Ramp: 5, Duration: 2 * time.Second,
 		Runner:     PeerRunner(PeerConfig{Call: smallCall(s.SignalURL(), s.ICEServers()), DecodeSample: 2}),
-		Thresholds: Thresholds{MinSuccessPct: 100, MaxP95ConnectMs: 10000, MinFPS: 5},
+		Thresholds: Thresholds{MinSuccessPct: 100, MaxP95ConnectMs: 10000, MinFPS: 5, MaxP95LatencyMs: 2000},
 		Logf:       t.Logf,
 	})
 	if err != nil {
@@ -194,6 +194,22 @@ func TestMediaDecodeSample(t *testing.T) {
 	}
 	if got := m.FPS.Count(); got != 2*rooms {
 		t.Errorf("fps samples %d, want %d (every direction, decoded or not)", got, 2*rooms)
+	}
+	var latencyChecked bool
+	for _, ch := range rep.Checks {
+		if ch.Name == "p95_latency" {
+			latencyChecked = ch.Pass && ch.Value > 0 && ch.Value <= 2000
+		}
+	}
+	if !latencyChecked {
+		t.Errorf("no passing p95_latency check with a measured value: %+v", rep.Checks)
+	}
+	// The same threshold with no decoded call has no samples and fails, saying why.
+	none := &Report{Media: newMediaStats(), Thresholds: Thresholds{MinSuccessPct: 1, MaxP95LatencyMs: 2000},
+		Calls: Counts{Planned: 1, Started: 1, Succeeded: 1, SuccessPct: 100}}
+	none.Evaluate()
+	if none.Pass || !strings.Contains(strings.Join(none.FailedChecks(), ","), "p95_latency") {
+		t.Errorf("latency threshold without samples: pass %v, checks %+v", none.Pass, none.Checks)
 	}
 	var whole Report
 	b, _ := json.Marshal(rep)

@@ -392,6 +392,18 @@ func (r *Report) Evaluate() {
 			Detail: fmt.Sprintf("5th percentile frame rate across %d directions %.1f fps (need >= %g)", r.Media.FPS.Count(), v, th.MinFPS),
 		})
 	}
+	if r.Media != nil && th.MaxP95LatencyMs > 0 {
+		d := r.Media.LatencyMs
+		v := d.Quantile(0.95)
+		detail := fmt.Sprintf("p95 video latency (capture -> decode) across %d directions %.1f ms (need <= %g ms)", d.Count(), v, th.MaxP95LatencyMs)
+		if d.Count() == 0 {
+			detail = "no latency samples: latency is read from decoded frames (--decode all or sample:N)"
+		}
+		r.Checks = append(r.Checks, Check{
+			Name: "p95_latency", Limit: th.MaxP95LatencyMs, Value: v, Unit: "ms",
+			Pass: d.Count() > 0 && v <= th.MaxP95LatencyMs, Detail: detail,
+		})
+	}
 	if r.Signal != nil && th.MaxP99MessageMs > 0 {
 		v := r.Signal.RelayMs.Quantile(0.99)
 		r.Checks = append(r.Checks, Check{
