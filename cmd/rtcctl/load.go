@@ -113,6 +113,7 @@ func newLoadCommand(s *report.Streams, runF func(context.Context, *report.Stream
 			&cli.StringFlag{Name: "resolution", Value: "640x480", Usage: "video `WxH`"},
 			&cli.IntFlag{Name: "fps", Value: media.DefaultFPS, Usage: "video frame rate"},
 			&cli.StringFlag{Name: "bitrate", Value: "500k", Usage: "video bitrate (`RATE`: 500k, 1M, or kbit/s)"},
+			&cli.StringFlag{Name: "codec", Value: media.CodecVP8, Usage: "video codec sent: vp8 or h264 (x264 constrained baseline; received H264 is checked at the RTP and frame level, not decoded)"},
 			&cli.StringFlag{Name: "send", Value: "audio,video", Usage: "what each peer sends: audio,video | audio | video"},
 			&cli.StringFlag{Name: "candidate-format", Value: "android", Usage: "candidate JSON sent: android ({label,id,candidate}) or web (RTCIceCandidate); both are accepted"},
 			&cli.StringFlag{Name: "decode", Value: "all", Usage: "received video: decode `all` calls' frames (black, frozen, latency checks); sample:N decodes every Nth call and checks the rest at the RTP and frame level (CPU stays bounded as calls grow); none checks RTP and frame assembly only"},
@@ -243,7 +244,7 @@ func parseLoadFlags(c *cli.Context) (*loadOptions, error) {
 	o.Call = peer.CallConfig{
 		Server: cfg.Server, CAFile: cfg.CAFile, Insecure: cfg.Insecure,
 		ICEServers: ice, RelayOnly: relayOnly,
-		VideoProfile: media.VideoProfile{Width: w, Height: h, FPS: c.Int("fps"), BitrateKbps: kbps},
+		VideoProfile: media.VideoProfile{Width: w, Height: h, FPS: c.Int("fps"), BitrateKbps: kbps, Codec: strings.ToLower(c.String("codec"))},
 		Duration:     cfg.Duration,
 	}
 	switch dec := c.String("decode"); {
@@ -261,6 +262,12 @@ func parseLoadFlags(c *cli.Context) (*loadOptions, error) {
 		o.DecodeSample = n
 	default:
 		return nil, usagef("--decode %q: want all, none or sample:N", dec)
+	}
+	if codec := o.Call.VideoProfile.Codec; codec != media.CodecVP8 && codec != media.CodecH264 {
+		return nil, usagef("--codec %q: want vp8 or h264", c.String("codec"))
+	}
+	if o.Call.VideoProfile.Codec == media.CodecH264 && th.MaxP95LatencyMs > 0 {
+		return nil, usagef("--max-p95-latency needs decoded video, and received H264 is not decoded: use --codec vp8")
 	}
 	send, err := parseSend(c.String("send"))
 	if err != nil {

@@ -105,6 +105,8 @@ func TestLoadFlags(t *testing.T) {
 		"decode sample of 1":       {"--embedded", "--decode", "sample:1"},
 		"latency without decoding": {"--embedded", "--decode", "none", "--max-p95-latency", "100ms"},
 		"send nothing":             {"--embedded", "--send", "none"},
+		"bad codec":                {"--embedded", "--codec", "av1"},
+		"h264 latency":             {"--embedded", "--codec", "h264", "--max-p95-latency", "100ms"},
 		"send bad":                 {"--embedded", "--send", "smell"},
 		"bad candidate format":     {"--embedded", "--candidate-format", "ios"},
 		"decode sample not number": {"--embedded", "--decode", "sample:x"},

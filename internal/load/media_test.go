@@ -217,3 +217,31 @@ func TestMediaDecodeSample(t *testing.T) {
 		t.Errorf("JSON round trip: decoded %v, err %v", whole.Media, err)
 	}
 }
+
+// TestMediaH264Calls: calls sending H264 (x264) pass on RTP and frame checks, and the report
+// says no call's picture was checked (this build has no H264 decoder).
+func TestMediaH264Calls(t *testing.T) {
+	if !media.H264Available {
+		t.Skip("built with -tags nox264: no H264 encoder (Debian package libx264-dev, installed by scripts/deps.sh)")
+	}
+	t.Parallel()
+	s := startServe(t, true)
+	const rooms = 2
+	cc := smallCall(s.SignalURL(), s.ICEServers())
+	cc.VideoProfile.Codec = media.CodecH264
+	rep, err := Run(context.Background(), Config{
+		Server: s.SignalURL(), Mode: ModeMedia, Rooms: rooms, Ramp: 5, Duration: 2 * time.Second,
+		Runner:     PeerRunner(PeerConfig{Call: cc}),
+		Thresholds: Thresholds{MinSuccessPct: 100, MinFPS: 5},
+		Logf:       t.Logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Pass || rep.Calls.Succeeded != rooms {
+		t.Fatalf("H264 run failed: calls %+v, failures %+v, checks %+v", rep.Calls, rep.Failures, rep.Checks)
+	}
+	if m := rep.Media; m.Decoded != 0 || m.LatencyMs.Count() != 0 || m.FPS.Count() != 2*rooms {
+		t.Errorf("decoded %d, latency samples %d, fps samples %d: want 0, 0, %d", m.Decoded, m.LatencyMs.Count(), m.FPS.Count(), 2*rooms)
+	}
+}

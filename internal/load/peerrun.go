@@ -8,6 +8,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/rtcctl/rtcctl/internal/media"
 	"github.com/rtcctl/rtcctl/internal/peer"
 	"github.com/rtcctl/rtcctl/internal/signal"
 )
@@ -32,8 +33,8 @@ type PeerConfig struct {
 
 // decodes reports whether room decodes its received video under pc.
 func (pc PeerConfig) decodes(room Room) bool {
-	if pc.Call.Analysis.NoDecode {
-		return false
+	if pc.Call.Analysis.NoDecode || pc.Call.VideoProfile.Codec == media.CodecH264 {
+		return false // received H264 is analysed at the RTP and frame level only
 	}
 	return pc.DecodeSample <= 1 || room.Index%pc.DecodeSample == 0
 }
