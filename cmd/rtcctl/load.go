@@ -50,8 +50,12 @@ when the tester, not the server, was the bottleneck). Thresholds decide the exit
 Media mode: every room is one verified call with both peers in this process (real
 PeerConnections; one shared encoder per profile, so N calls cost packetisation and SRTP,
 not N encoders). Rooms start at --ramp per second; each measures --duration of media.
-Decoding every received frame is then the tester's main cost: --decode none checks RTP,
-loss and assembled frames only, and lets one tester run several times more calls.
+A room succeeds when its call passes the checks rtcctl call makes: connected, media
+verdict ok, and per direction --call-min-fps (default half the sent rate, at most 15),
+--call-max-loss (5%) and --call-max-latency (500ms, on decoded video). Decoding every
+received frame is then the tester's main cost: --decode sample:N decodes every Nth call,
+--decode none checks RTP, loss and assembled frames only, and lets one tester run several
+times more calls.
 
 Signal-only mode: every room is two websockets that join, exchange a real-size offer/answer
 (~4-5 KB, made by pion once) and --candidates candidates each way, stay --duration, and
@@ -117,6 +121,9 @@ func newLoadCommand(s *report.Streams, runF func(context.Context, *report.Stream
 			&cli.StringFlag{Name: "send", Value: "audio,video", Usage: "what each peer sends: audio,video | audio | video"},
 			&cli.StringFlag{Name: "candidate-format", Value: "android", Usage: "candidate JSON sent: android ({label,id,candidate}) or web (RTCIceCandidate); both are accepted"},
 			&cli.StringFlag{Name: "decode", Value: "all", Usage: "received video: decode `all` calls' frames (black, frozen, latency checks); sample:N decodes every Nth call and checks the rest at the RTP and frame level (CPU stays bounded as calls grow); none checks RTP and frame assembly only"},
+			&cli.Float64Flag{Name: "call-min-fps", Usage: "per call: lowest acceptable received frame rate of each direction (0: not checked); unset, half the --fps, at most 15, as rtcctl call"},
+			&cli.Float64Flag{Name: "call-max-loss", Value: 5, Usage: "per call: highest acceptable packet loss of each direction, in percent (0: not checked)"},
+			&cli.DurationFlag{Name: "call-max-latency", Value: 500 * time.Millisecond, Usage: "per call: highest acceptable p95 video latency, checked on calls that decode (0: not checked)"},
 			&cli.Float64Flag{Name: "min-success", Value: load.DefaultMinSuccessPct, Usage: "lowest acceptable share of rooms that succeed, in `PERCENT`"},
 			&cli.DurationFlag{Name: "max-p95-connect", Usage: "highest acceptable p95 time to first frame (signal-only: join -> resp-join)"},
 			&cli.StringFlag{Name: "max-loss", Usage: "highest acceptable p95 across calls of packet loss, in `PERCENT`"},
@@ -268,6 +275,14 @@ func parseLoadFlags(c *cli.Context) (*loadOptions, error) {
 	}
 	if o.Call.VideoProfile.Codec == media.CodecH264 && th.MaxP95LatencyMs > 0 {
 		return nil, usagef("--max-p95-latency needs decoded video, and received H264 is not decoded: use --codec vp8")
+	}
+	o.Call.Thresholds = peer.Thresholds{MinFPS: c.Float64("call-min-fps"), MaxLossPct: c.Float64("call-max-loss"),
+		MaxLatency: c.Duration("call-max-latency")}
+	if !c.IsSet("call-min-fps") {
+		o.Call.Thresholds.MinFPS = min(15, float64(o.Call.VideoProfile.FPS)/2)
+	}
+	if t := o.Call.Thresholds; t.MinFPS < 0 || t.MaxLossPct < 0 || t.MaxLossPct > 100 || t.MaxLatency < 0 {
+		return nil, usagef("--call-min-fps, --call-max-loss (0-100) and --call-max-latency must not be negative")
 	}
 	send, err := parseSend(c.String("send"))
 	if err != nil {

@@ -76,6 +76,14 @@ func TestLoadFlags(t *testing.T) {
 		t.Fatalf("--send audio --candidate-format web --max-p95-latency 250ms: exit %d, send %+v, format %v, thresholds %+v",
 			code, o.Call.Send, o.Call.CandidateFormat, o.Config.Thresholds)
 	}
+	// Per-call checks default to rtcctl call's: half the sent rate (at most 15), 5%, 500ms.
+	if th := o.Call.Thresholds; th.MinFPS != 15 || th.MaxLossPct != 5 || th.MaxLatency != 500*time.Millisecond {
+		t.Errorf("per-call thresholds %+v, want min fps 15, max loss 5%%, max latency 500ms", th)
+	}
+	o, code = parseLoad(t, "--embedded", "--fps", "10", "--call-max-loss", "1", "--call-max-latency", "0")
+	if th := o.Call.Thresholds; code != ExitOK || th.MinFPS != 5 || th.MaxLossPct != 1 || th.MaxLatency != 0 {
+		t.Errorf("--fps 10 --call-max-loss 1 --call-max-latency 0: exit %d, thresholds %+v", code, th)
+	}
 	o, code = parseLoad(t, "--embedded", "--decode", "sample:10")
 	if code != ExitOK || o.Call.Analysis.NoDecode || o.DecodeSample != 10 {
 		t.Fatalf("--decode sample:10: exit %d, analysis %+v, sample %d", code, o.Call.Analysis, o.DecodeSample)
@@ -109,6 +117,8 @@ func TestLoadFlags(t *testing.T) {
 		"h264 latency":             {"--embedded", "--codec", "h264", "--max-p95-latency", "100ms"},
 		"send bad":                 {"--embedded", "--send", "smell"},
 		"bad candidate format":     {"--embedded", "--candidate-format", "ios"},
+		"negative call fps":        {"--embedded", "--call-min-fps", "-1"},
+		"call loss over 100":       {"--embedded", "--call-max-loss", "101"},
 		"decode sample not number": {"--embedded", "--decode", "sample:x"},
 		"bad loss":                 {"--embedded", "--max-loss", "lots"},
 		"success over 100":         {"--embedded", "--min-success", "101"},
@@ -371,5 +381,27 @@ func TestLoadUnreachableHints(t *testing.T) {
 		if code != ExitCouldntRun || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%s: exit %d, stderr %s; want exit 3 and a hint with %q", name, code, errOut, tc.want)
 		}
+	}
+}
+
+// TestLoadPerCallThresholdFails: a room succeeds only when its call passes call's checks;
+// a per-call frame rate above what is sent fails every room as below-threshold, exit 1.
+func TestLoadPerCallThresholdFails(t *testing.T) {
+	code, out, errOut := execMainForTest(t, "load", "--embedded", "--relay-only", "--rooms", "2", "--ramp", "10",
+		"--duration", "1s", "--resolution", "320x240", "--fps", "15", "--decode", "none", "--call-min-fps", "100", "--json")
+	if code != ExitCheckFail {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, ExitCheckFail, out, errOut)
+	}
+	var rep load.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("stdout is not the JSON report: %v\n%s", err, out)
+	}
+	if rep.Calls.Succeeded != 0 || len(rep.Failures) != 1 || rep.Failures[0].Verdict != "below-threshold" ||
+		rep.Failures[0].Count != 2 || !strings.Contains(rep.Failures[0].Example, "video fps") {
+		t.Fatalf("calls %+v failures %+v: want both rooms below-threshold on video fps", rep.Calls, rep.Failures)
+	}
+	if rep.Media.Relay != 2 || rep.Media.FPS.Quantile(0.5) < 10 {
+		t.Errorf("the calls themselves should have connected over relay with media: relay %d, p50 fps %.1f",
+			rep.Media.Relay, rep.Media.FPS.Quantile(0.5))
 	}
 }

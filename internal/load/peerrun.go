@@ -17,7 +17,8 @@ import (
 // this process, real PeerConnections, media from encoders shared per profile.
 type PeerConfig struct {
 	// Call is the template of every call: Server (required), ICE servers, RelayOnly,
-	// profiles, Duration, Thresholds, stage deadlines. Room, the uids and OnStatus are set
+	// profiles, Duration, Thresholds (per call; MaxLatency applies to rooms that decode
+	// only), stage deadlines. Room, the uids and OnStatus are set
 	// per room; Embedded is ignored (start one server for the whole run instead).
 	Call peer.CallConfig
 	// ICEServersFor, when set, gives a room its own ICE servers instead of Call's (tests
@@ -53,6 +54,9 @@ func PeerRunner(pc PeerConfig) RoomRunner {
 		}
 		decoded := pc.decodes(room)
 		cc.Analysis.NoDecode = !decoded
+		if !decoded {
+			cc.Thresholds.MaxLatency = 0 // latency is read from decoded frames only
+		}
 		baseSide := pc.Call.Side
 		cc.Side = func(side string, c *peer.Config) {
 			if side == "a" {
