@@ -584,6 +584,9 @@ func renderLoad(w io.Writer, color bool, r *load.Report) {
 			if len(g.Rooms) > 0 {
 				fmt.Fprintf(w, "          rooms: %s\n", strings.Join(g.Rooms, ", "))
 			}
+			if strings.Contains(g.Example, "too many open files") {
+				fmt.Fprintf(w, "          fix: the tester ran out of file descriptors: raise the limit (ulimit -n; LimitNOFILE= for a service), or split the rooms over shards (--shard); with --embedded the server's sockets count against the same limit\n")
+			}
 		}
 	}
 	t := r.Tester

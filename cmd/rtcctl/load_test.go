@@ -405,3 +405,15 @@ func TestLoadPerCallThresholdFails(t *testing.T) {
 			rep.Media.Relay, rep.Media.FPS.Quantile(0.5))
 	}
 }
+
+// TestRenderLoadNamesFDExhaustion: a failure group from running out of file descriptors
+// gets a line with the fix.
+func TestRenderLoadNamesFDExhaustion(t *testing.T) {
+	r := &load.Report{Mode: load.ModeSignal, Calls: load.Counts{Planned: 2, Started: 2, Succeeded: 1, Failed: 1},
+		Failures: []load.FailureGroup{{Verdict: "dial", Count: 1, Example: "load-x-1-b: dial tcp 127.0.0.1:1: socket: too many open files"}}}
+	var b bytes.Buffer
+	renderLoad(&b, false, r)
+	if !strings.Contains(b.String(), "fix: the tester ran out of file descriptors") || !strings.Contains(b.String(), "ulimit -n") {
+		t.Fatalf("no fix for fd exhaustion:\n%s", b.String())
+	}
+}
