@@ -17,19 +17,7 @@ func FuzzVP8Assembler(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 0, 0, 1, 0, 3, 0x90, 0x80, 0x05, 0, 2, 0, 0, 0, 1, 1, 2, 0x00, 0xAA})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var a frameAssembler
-		now := time.Unix(0, 0)
-		for len(in) >= 8 {
-			seq := binary.BigEndian.Uint16(in[0:2])
-			ts := binary.BigEndian.Uint32(in[2:6])
-			marker := in[6]&1 == 1
-			n := int(in[7])
-			in = in[8:]
-			if n > len(in) {
-				n = len(in)
-			}
-			p := &rtp.Packet{Header: rtp.Header{SequenceNumber: seq, Timestamp: ts, Marker: marker}, Payload: in[:n]}
-			in = in[n:]
-			now = now.Add(10 * time.Millisecond)
+		fuzzPackets(in, func(p *rtp.Packet, now time.Time) {
 			for _, fr := range a.push(p, now) {
 				if len(fr.Data) == 0 && fr.Key {
 					t.Fatalf("empty frame flagged as keyframe")
@@ -38,7 +26,7 @@ func FuzzVP8Assembler(f *testing.F) {
 			if len(a.pending) > asmMaxPending+1 {
 				t.Fatalf("%d frames pending", len(a.pending))
 			}
-		}
+		})
 	})
 }
 
@@ -75,19 +63,7 @@ func FuzzH264Assembler(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 0, 0, 1, 1, 9, 0x78, 0, 2, 0x67, 0x42, 0, 2, 0x65, 0x88})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		a := newH264Assembler()
-		now := time.Unix(0, 0)
-		for len(in) >= 8 {
-			seq := binary.BigEndian.Uint16(in[0:2])
-			ts := binary.BigEndian.Uint32(in[2:6])
-			marker := in[6]&1 == 1
-			n := int(in[7])
-			in = in[8:]
-			if n > len(in) {
-				n = len(in)
-			}
-			p := &rtp.Packet{Header: rtp.Header{SequenceNumber: seq, Timestamp: ts, Marker: marker}, Payload: in[:n]}
-			in = in[n:]
-			now = now.Add(10 * time.Millisecond)
+		fuzzPackets(in, func(p *rtp.Packet, now time.Time) {
 			for _, fr := range a.push(p, now) {
 				if w, h, _, ok := h264SPSInfo(fr.Data); ok && (w <= 0 || h <= 0 || w > 16384 || h > 16384) {
 					t.Fatalf("SPS size %dx%d accepted", w, h)
@@ -96,6 +72,27 @@ func FuzzH264Assembler(f *testing.F) {
 			if len(a.pending) > asmMaxPending+1 {
 				t.Fatalf("%d frames pending", len(a.pending))
 			}
-		}
+		})
 	})
+}
+
+// fuzzPackets cuts fuzz input into RTP packets: per packet 2 bytes sequence number, 4
+// bytes timestamp, 1 byte marker (low bit), 1 byte payload length, then the payload. Each
+// goes to push with an arrival time 10 ms after the previous one.
+func fuzzPackets(in []byte, push func(p *rtp.Packet, now time.Time)) {
+	now := time.Unix(0, 0)
+	for len(in) >= 8 {
+		seq := binary.BigEndian.Uint16(in[0:2])
+		ts := binary.BigEndian.Uint32(in[2:6])
+		marker := in[6]&1 == 1
+		n := int(in[7])
+		in = in[8:]
+		if n > len(in) {
+			n = len(in)
+		}
+		p := &rtp.Packet{Header: rtp.Header{SequenceNumber: seq, Timestamp: ts, Marker: marker}, Payload: in[:n]}
+		in = in[n:]
+		now = now.Add(10 * time.Millisecond)
+		push(p, now)
+	}
 }
