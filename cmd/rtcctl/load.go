@@ -116,7 +116,7 @@ func newLoadCommand(s *report.Streams, runF func(context.Context, *report.Stream
 			&cli.BoolFlag{Name: "relay-only", Usage: "iceTransportPolicy relay: every call must go through TURN"},
 			&cli.StringFlag{Name: "resolution", Value: "640x480", Usage: "video `WxH`"},
 			&cli.IntFlag{Name: "fps", Value: media.DefaultFPS, Usage: "video frame rate"},
-			&cli.StringFlag{Name: "bitrate", Value: "500k", Usage: "video bitrate (`RATE`: 500k, 1M, or kbit/s)"},
+			&cli.StringFlag{Name: "bitrate", Value: "500k", Usage: "video bitrate (`RATE`: 500k, 1M, 800000 bit/s), as rtcctl call"},
 			&cli.StringFlag{Name: "codec", Value: media.CodecVP8, Usage: "video codec sent: vp8 or h264 (x264 constrained baseline; received H264 is checked at the RTP and frame level, not decoded)"},
 			&cli.StringFlag{Name: "send", Value: "audio,video", Usage: "what each peer sends: audio,video | audio | video"},
 			&cli.StringFlag{Name: "candidate-format", Value: "android", Usage: "candidate JSON sent: android ({label,id,candidate}) or web (RTCIceCandidate); both are accepted"},
@@ -240,11 +240,11 @@ func parseLoadFlags(c *cli.Context) (*loadOptions, error) {
 	if o.ICEFromServer && o.Embedded {
 		return nil, usagef("--ice-from-server is implied by --embedded")
 	}
-	w, h, err := loadParseResolution(c.String("resolution"))
+	w, h, err := parseResolution(c.String("resolution"))
 	if err != nil {
 		return nil, err
 	}
-	kbps, err := loadParseKbps(c.String("bitrate"))
+	kbps, err := parseBitrate(c.String("bitrate"))
 	if err != nil {
 		return nil, err
 	}
@@ -331,33 +331,6 @@ func loadICEServers(urls []string, user, pass string) ([]webrtc.ICEServer, error
 		return nil, usagef("--ice-user/--ice-pass need a turn: --ice-server")
 	}
 	return out, nil
-}
-
-func loadParseResolution(s string) (int, int, error) {
-	ws, hs, ok := strings.Cut(strings.ToLower(s), "x")
-	w, err1 := strconv.Atoi(ws)
-	h, err2 := strconv.Atoi(hs)
-	if !ok || err1 != nil || err2 != nil || w <= 0 || h <= 0 {
-		return 0, 0, usagef("--resolution %q: want WIDTHxHEIGHT, e.g. 640x480", s)
-	}
-	return w, h, nil
-}
-
-// loadParseKbps reads "500k", "1M", "1.5M" or a plain number of kbit/s.
-func loadParseKbps(s string) (int, error) {
-	v := strings.TrimSpace(strings.ToLower(s))
-	mult := 1.0
-	switch {
-	case strings.HasSuffix(v, "m"):
-		mult, v = 1000, strings.TrimSuffix(v, "m")
-	case strings.HasSuffix(v, "k"):
-		v = strings.TrimSuffix(v, "k")
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f <= 0 {
-		return 0, usagef("--bitrate %q: want e.g. 500k, 1M or 800", s)
-	}
-	return int(f * mult), nil
 }
 
 func loadMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
