@@ -25,6 +25,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/rtcctl/rtcctl/internal/loggate"
 	"github.com/rtcctl/rtcctl/internal/signal"
 	"github.com/rtcctl/rtcctl/internal/turncred"
 	"github.com/rtcctl/rtcctl/internal/turnserver"
@@ -99,7 +100,7 @@ type Server struct {
 	tls       bool
 	caPEM     []byte
 	started   time.Time
-	gate      *logGate
+	gate      *loggate.Gate
 
 	closeOnce sync.Once
 	closeErr  error
@@ -123,8 +124,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	gate := &logGate{logf: cfg.Logf}
-	cfg.Logf = gate.log
+	gate := loggate.New(cfg.Logf)
+	cfg.Logf = gate.Logf
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -390,7 +391,7 @@ func (s *Server) Close() error {
 		}
 		s.closeErr = errors.Join(errs...)
 		s.cfg.Logf("serve: stopped")
-		s.gate.close()
+		s.gate.Close()
 	})
 	return s.closeErr
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pion/turn/v5"
 
+	"github.com/rtcctl/rtcctl/internal/loggate"
 	"github.com/rtcctl/rtcctl/internal/turncred"
 )
 
@@ -91,7 +92,7 @@ type Server struct {
 	port   int
 	host   string // host used in URLs
 	tcp    *trackingListener
-	gate   *logGate
+	gate   *loggate.Gate
 	authLg authLogLimiter
 	closed sync.Once
 	cerr   error
@@ -110,8 +111,8 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	gate := &logGate{logf: cfg.Logf}
-	cfg.Logf = gate.log
+	gate := loggate.New(cfg.Logf)
+	cfg.Logf = gate.Logf
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -179,7 +180,7 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		_ = udp.Close()
 		_ = tcp.Close()
-		gate.close()
+		gate.Close()
 		return nil, fmt.Errorf("turnserver: start: %w", err)
 	}
 	s.srv = srv
@@ -343,7 +344,7 @@ func (s *Server) Close() error {
 			s.cerr = fmt.Errorf("turnserver: close: %w", err)
 		}
 		s.cfg.Logf("turn: stopped")
-		s.gate.close()
+		s.gate.Close()
 	})
 	return s.cerr
 }
