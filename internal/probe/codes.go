@@ -12,6 +12,7 @@ type STUNError struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// Error says which request failed with which code and reason.
 func (e *STUNError) Error() string {
 	return fmt.Sprintf("%s: error %d %s", e.Method, e.Code, e.Reason)
 }
