@@ -3,11 +3,15 @@ package media
 import (
 	"bytes"
 	"context"
+	"image"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/pion/mediadevices/pkg/codec"
+	"github.com/pion/mediadevices/pkg/io/video"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
@@ -236,5 +240,97 @@ func TestH264AnalyzerRTPOnly(t *testing.T) {
 	nal, err := r.NextNAL()
 	if err != nil || nal.UnitType != h264reader.NalUnitTypeSPS {
 		t.Fatalf("recording starts with %v (err %v), want an SPS", nal, err)
+	}
+}
+
+// TestH264EncoderEdgeProfiles drives the x264 binding directly at the edges of what
+// Validate accepts (smallest and largest size, a size that is not a multiple of 16, 1 and
+// 120 fps, the lowest bitrate): every picture gives one access unit, the first and every
+// forced one an IDR with SPS and PPS in front and the SPS giving the profile's size. Sizes
+// x264 cannot encode in 4:2:0 (odd) fail to open with an error; a picture of the wrong
+// size, or with a plane too short for its size, is refused before it reaches C; Read after Close is io.EOF and Close twice is safe.
+func TestH264EncoderEdgeProfiles(t *testing.T) {
+	if !H264Available {
+		t.Skip("built with -tags nox264: no libx264 to encode H264")
+	}
+	t.Parallel()
+	for _, p := range []VideoProfile{
+		{Width: 160, Height: 120, FPS: 1, BitrateKbps: 30},
+		{Width: 170, Height: 122, FPS: 120, BitrateKbps: 30},
+		{Width: 1366, Height: 768, FPS: 60, BitrateKbps: 2000},
+		{Width: 3840, Height: 2160, FPS: 30, BitrateKbps: 50000},
+	} {
+		p.Codec = CodecH264
+		if err := p.Validate(); err != nil {
+			t.Fatalf("%v: %v", p, err)
+		}
+		p = p.Normalized()
+		src := newVideoSource(p)
+		var next *image.YCbCr
+		in := video.ReaderFunc(func() (image.Image, func(), error) { return next, func() {}, nil })
+		rc, err := newH264Encoder(p, in)
+		if err != nil {
+			t.Fatalf("%s: %v", p.Key(), err)
+		}
+		kc := rc.Controller().(codec.KeyFrameController)
+		for i := 0; i < 6; i++ {
+			next = src.Render(uint32(i), time.Now())
+			if i == 4 {
+				if err := kc.ForceKeyFrame(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			au, release, err := rc.Read()
+			if err != nil {
+				t.Fatalf("%s frame %d: %v", p.Key(), i, err)
+			}
+			release()
+			types := nalTypes(au)
+			if len(au) == 0 || len(types) == 0 {
+				t.Fatalf("%s frame %d: no access unit (%d bytes)", p.Key(), i, len(au))
+			}
+			// The first and the forced picture are IDRs; at 1 fps the keyframe interval
+			// (2 s) is 2 pictures, so x264 may put more in.
+			wantKey := i == 0 || i == 4
+			key := h264IsKeyFrame(au)
+			if key != wantKey && (wantKey || p.FPS > 2) {
+				t.Errorf("%s frame %d: keyframe %v, want %v (NAL types %v)", p.Key(), i, key, wantKey, types)
+			}
+			if !key {
+				continue
+			}
+			if !bytes.HasPrefix(types, []byte{naluSPS, naluPPS}) {
+				t.Errorf("%s frame %d: NAL types %v, want SPS, PPS first", p.Key(), i, types)
+			}
+			if w, h, _, ok := h264SPSInfo(au); !ok || w != p.Width || h != p.Height {
+				t.Errorf("%s frame %d: SPS size %dx%d ok=%v", p.Key(), i, w, h, ok)
+			}
+		}
+		next = image.NewYCbCr(image.Rect(0, 0, p.Width-2, p.Height), image.YCbCrSubsampleRatio420)
+		if _, _, err := rc.Read(); err == nil {
+			t.Errorf("%s: a %dx%d picture was encoded", p.Key(), p.Width-2, p.Height)
+		}
+		short := *src.Render(6, time.Now())
+		short.Cr = short.Cr[:len(short.Cr)-1]
+		next = &short
+		if _, _, err := rc.Read(); err == nil {
+			t.Errorf("%s: a picture with a short Cr plane was passed to x264", p.Key())
+		}
+		if err := rc.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rc.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := rc.Read(); err != io.EOF {
+			t.Errorf("%s: Read after Close: %v, want io.EOF", p.Key(), err)
+		}
+	}
+	for _, p := range []VideoProfile{{Width: 1, Height: 1, FPS: 30, BitrateKbps: 10}, {Width: 161, Height: 121, FPS: 30, BitrateKbps: 300}} {
+		rc, err := newH264Encoder(p, nil)
+		if err == nil {
+			rc.Close()
+			t.Errorf("%dx%d opened", p.Width, p.Height)
+		}
 	}
 }

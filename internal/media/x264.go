@@ -25,7 +25,8 @@ typedef struct {
 	int64_t pts;
 } rtcctl_x264;
 
-// rtcctl_x264_open returns NULL on failure with *rc: -1 preset, -2 profile, -3 open.
+// rtcctl_x264_open returns NULL on failure with *rc: -1 preset, -2 profile, -3 open,
+// -4 out of memory.
 static rtcctl_x264 *rtcctl_x264_open(int w, int h, int fps, int kbps, int keyint, int *rc) {
 	x264_param_t p;
 	if (x264_param_default_preset(&p, "veryfast", "zerolatency") < 0) { *rc = -1; return NULL; }
@@ -49,6 +50,7 @@ static rtcctl_x264 *rtcctl_x264_open(int w, int h, int fps, int kbps, int keyint
 	p.b_aud = 0;
 	if (x264_param_apply_profile(&p, "baseline") < 0) { *rc = -2; return NULL; }
 	rtcctl_x264 *e = calloc(1, sizeof(rtcctl_x264));
+	if (!e) { *rc = -4; return NULL; }
 	e->h = x264_encoder_open(&p);
 	if (!e->h) { free(e); *rc = -3; return NULL; }
 	x264_picture_init(&e->pic);
@@ -70,6 +72,9 @@ static int rtcctl_x264_encode(rtcctl_x264 *e, uint8_t *y, int ys, uint8_t *u, in
 	e->pic.i_type = idr ? X264_TYPE_IDR : X264_TYPE_AUTO;
 	e->pic.i_pts = e->pts++;
 	int size = x264_encoder_encode(e->h, &nal, &n, &e->pic, &pic_out);
+	// The planes are Go memory: x264 has copied the picture, and cgo forbids C keeping a
+	// Go pointer after the call returns.
+	e->pic.img.plane[0] = e->pic.img.plane[1] = e->pic.img.plane[2] = NULL;
 	if (size > 0) *out = nal[0].p_payload; // the NAL units are contiguous
 	return size;
 }
@@ -127,6 +132,14 @@ func (x *x264Encoder) Read() ([]byte, func(), error) {
 	yc, ok := img.(*image.YCbCr)
 	if !ok || yc.SubsampleRatio != image.YCbCrSubsampleRatio420 || yc.Rect.Dx() != x.w || yc.Rect.Dy() != x.h {
 		return nil, func() {}, fmt.Errorf("x264: want a %dx%d 4:2:0 picture, got %T %v", x.w, x.h, img, img.Bounds())
+	}
+	// x264 reads h rows of w bytes (chroma: h/2 of w/2) from the planes: short slices
+	// or strides would be read past their end in C.
+	last := image.Pt(yc.Rect.Max.X-1, yc.Rect.Max.Y-1)
+	if yc.YStride < x.w || yc.CStride < x.w/2 || yc.YOffset(last.X, last.Y) >= len(yc.Y) ||
+		yc.COffset(last.X, last.Y) >= min(len(yc.Cb), len(yc.Cr)) {
+		return nil, func() {}, fmt.Errorf("x264: %dx%d picture with strides %d/%d has planes of %d/%d/%d bytes",
+			x.w, x.h, yc.YStride, yc.CStride, len(yc.Y), len(yc.Cb), len(yc.Cr))
 	}
 	idr := 0
 	if x.idr {
