@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -244,7 +245,7 @@ func TestH264AnalyzerRTPOnly(t *testing.T) {
 }
 
 // TestH264EncoderEdgeProfiles drives the x264 binding directly at the edges of what
-// Validate accepts (smallest and largest size, a size that is not a multiple of 16, 1 and
+// Validate accepts for H264 (smallest size and level 3.1's largest, a size that is not a multiple of 16, 1 and
 // 120 fps, the lowest bitrate): every picture gives one access unit, the first and every
 // forced one an IDR with SPS and PPS in front and the SPS giving the profile's size. Sizes
 // x264 cannot encode in 4:2:0 (odd) fail to open with an error; a picture of the wrong
@@ -257,8 +258,8 @@ func TestH264EncoderEdgeProfiles(t *testing.T) {
 	for _, p := range []VideoProfile{
 		{Width: 160, Height: 120, FPS: 1, BitrateKbps: 30},
 		{Width: 170, Height: 122, FPS: 120, BitrateKbps: 30},
-		{Width: 1366, Height: 768, FPS: 60, BitrateKbps: 2000},
-		{Width: 3840, Height: 2160, FPS: 30, BitrateKbps: 50000},
+		{Width: 1202, Height: 674, FPS: 30, BitrateKbps: 2000},  // not a multiple of 16
+		{Width: 1280, Height: 720, FPS: 30, BitrateKbps: 14000}, // level 3.1's largest
 	} {
 		p.Codec = CodecH264
 		if err := p.Validate(); err != nil {
@@ -331,6 +332,34 @@ func TestH264EncoderEdgeProfiles(t *testing.T) {
 		if err == nil {
 			rc.Close()
 			t.Errorf("%dx%d opened", p.Width, p.Height)
+		}
+	}
+}
+
+// TestH264ProfileWithinAnnouncedLevel: an H264 profile beyond level 3.1 (what the SDP
+// announces) is refused; 1280x720@30 and the default 640x480@30 are accepted; VP8 has no
+// such limit.
+func TestH264ProfileWithinAnnouncedLevel(t *testing.T) {
+	if !H264Available {
+		t.Skip("built with -tags nox264: h264 profiles are refused for lack of libx264")
+	}
+	for _, c := range []struct {
+		p  VideoProfile
+		ok bool
+	}{
+		{VideoProfile{Codec: CodecH264, Width: 640, Height: 480, FPS: 30}, true},
+		{VideoProfile{Codec: CodecH264, Width: 1280, Height: 720, FPS: 30, BitrateKbps: 4000}, true},
+		{VideoProfile{Codec: CodecH264, Width: 1280, Height: 720, FPS: 60}, false},
+		{VideoProfile{Codec: CodecH264, Width: 1920, Height: 1080, FPS: 30}, false},
+		{VideoProfile{Codec: CodecH264, Width: 640, Height: 480, FPS: 30, BitrateKbps: 20000}, false},
+		{VideoProfile{Codec: CodecVP8, Width: 1920, Height: 1080, FPS: 60}, true},
+	} {
+		err := c.p.Validate()
+		if (err == nil) != c.ok {
+			t.Errorf("%s: Validate() = %v, want ok %v", c.p.Key(), err, c.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "level 3.1") {
+			t.Errorf("%s: error %q does not name the level", c.p.Key(), err)
 		}
 	}
 }

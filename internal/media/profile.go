@@ -73,6 +73,13 @@ func (p VideoProfile) Normalized() VideoProfile {
 	return p
 }
 
+// H.264 level 3.1 limits (Table A-1), the level H264Capability announces.
+const (
+	h264MaxFS   = 3600   // macroblocks per frame
+	h264MaxMBPS = 108000 // macroblocks per second
+	h264MaxKbps = 14000  // baseline profile
+)
+
 // Validate reports whether the (normalized) profile can be produced.
 func (p VideoProfile) Validate() error {
 	p = p.Normalized()
@@ -97,6 +104,17 @@ func (p VideoProfile) Validate() error {
 	}
 	if p.BitrateKbps < 30 || p.BitrateKbps > 50000 {
 		return fmt.Errorf("%w: bitrate %d kbit/s (30 to 50000)", ErrBadProfile, p.BitrateKbps)
+	}
+	if p.Codec == CodecH264 {
+		// The SDP announces level 3.1 (profile-level-id 42e01f, the line browsers offer),
+		// and x264 picks the lowest level that fits the stream: keep the stream within 3.1
+		// (H.264 Table A-1: MaxFS 3600 macroblocks, MaxMBPS 108000, MaxBR 14000 kbit/s for
+		// baseline) so the SPS never claims more than was negotiated.
+		mbs := ((p.Width + 15) / 16) * ((p.Height + 15) / 16)
+		if mbs > h264MaxFS || mbs*p.FPS > h264MaxMBPS || p.BitrateKbps > h264MaxKbps {
+			return fmt.Errorf("%w: h264 %dx%d@%d at %d kbit/s is beyond level 3.1, which the SDP announces (at most 1280x720@30 or 3600 macroblocks per frame, 108000 per second, 14 Mbit/s)",
+				ErrBadProfile, p.Width, p.Height, p.FPS, p.BitrateKbps)
+		}
 	}
 	return nil
 }
