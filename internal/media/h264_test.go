@@ -35,16 +35,7 @@ func nalTypes(au []byte) []byte {
 // an IDR with SPS and PPS in front, the SPS says constrained baseline at the profile's
 // size, and a forced keyframe comes within a few frames.
 func TestH264EncoderConstrainedBaseline(t *testing.T) {
-	if !H264Available {
-		t.Skip("built with -tags nox264: no libx264 to encode H264")
-	}
-	t.Parallel()
-	p := VideoProfile{Codec: CodecH264, Width: 320, Height: 240, FPS: 30, BitrateKbps: 300}
-	enc, err := AcquireVideo(p, t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer enc.Release()
+	enc := sharedH264Encoder(t)
 	if enc.Codec().MimeType != webrtc.MimeTypeH264 || enc.Codec().SDPFmtpLine != H264Capability.SDPFmtpLine {
 		t.Fatalf("codec %+v", enc.Codec())
 	}
@@ -179,16 +170,7 @@ func TestH264DepacketizeModes(t *testing.T) {
 // decoded and the reason said; the recording is an H264 byte stream that starts at a
 // keyframe.
 func TestH264AnalyzerRTPOnly(t *testing.T) {
-	if !H264Available {
-		t.Skip("built with -tags nox264: no libx264 to encode H264")
-	}
-	t.Parallel()
-	p := VideoProfile{Codec: CodecH264, Width: 320, Height: 240, FPS: 30, BitrateKbps: 300}
-	enc, err := AcquireVideo(p, t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer enc.Release()
+	enc := sharedH264Encoder(t)
 	sink := newSink(60)
 	detach := enc.AttachWriter(sink)
 	samples := sink.wait(t, 20*time.Second)
@@ -362,4 +344,20 @@ func TestH264ProfileWithinAnnouncedLevel(t *testing.T) {
 			t.Errorf("%s: error %q does not name the level", c.p.Key(), err)
 		}
 	}
+}
+
+// sharedH264Encoder skips without libx264, marks the test parallel and acquires the shared
+// 320x240@30 300 kbit/s H264 encoder, released when the test ends.
+func sharedH264Encoder(t *testing.T) *Encoder {
+	t.Helper()
+	if !H264Available {
+		t.Skip("built with -tags nox264: no libx264 to encode H264")
+	}
+	t.Parallel()
+	enc, err := AcquireVideo(VideoProfile{Codec: CodecH264, Width: 320, Height: 240, FPS: 30, BitrateKbps: 300}, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(enc.Release)
+	return enc
 }
