@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pion/webrtc/v4"
 	"github.com/urfave/cli/v2"
 
 	"github.com/rtcctl/rtcctl/internal/load"
@@ -219,23 +218,11 @@ func parseLoadFlags(c *cli.Context) (*loadOptions, error) {
 	}
 	cfg.Thresholds = th
 
-	ice, err := loadICEServers(c.StringSlice("ice-server"), c.String("ice-user"), c.String("ice-pass"))
+	ice, fileRelayOnly, err := parseICEFlags(c)
 	if err != nil {
 		return nil, err
 	}
-	relayOnly := c.Bool("relay-only")
-	if file := c.String("ice-config"); file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, usagef("--ice-config: %v", err)
-		}
-		ic, err := peer.ParseICEConfig(b)
-		if err != nil {
-			return nil, usagef("--ice-config %s: %v", file, err)
-		}
-		ice = append(ice, ic.Servers...)
-		relayOnly = relayOnly || ic.RelayOnly
-	}
+	relayOnly := c.Bool("relay-only") || fileRelayOnly
 	o.ICEFromServer = c.Bool("ice-from-server")
 	if o.ICEFromServer && o.Embedded {
 		return nil, usagef("--ice-from-server is implied by --embedded")
@@ -309,30 +296,6 @@ func parseLoadFlags(c *cli.Context) (*loadOptions, error) {
 }
 
 // loadICEServers builds the ICE server list; TURN URLs get the user and password.
-func loadICEServers(urls []string, user, pass string) ([]webrtc.ICEServer, error) {
-	var out []webrtc.ICEServer
-	turn := false
-	for _, u := range urls {
-		u = strings.TrimSpace(u)
-		switch {
-		case strings.HasPrefix(u, "stun:"), strings.HasPrefix(u, "stuns:"):
-			out = append(out, webrtc.ICEServer{URLs: []string{u}})
-		case strings.HasPrefix(u, "turn:"), strings.HasPrefix(u, "turns:"):
-			turn = true
-			out = append(out, webrtc.ICEServer{URLs: []string{u}, Username: user, Credential: pass})
-		default:
-			return nil, usagef("--ice-server %q: want stun:, turn: or turns: URL", u)
-		}
-	}
-	if turn && (user == "" || pass == "") {
-		return nil, usagef("a turn: --ice-server needs --ice-user and --ice-pass")
-	}
-	if !turn && (user != "" || pass != "") {
-		return nil, usagef("--ice-user/--ice-pass need a turn: --ice-server")
-	}
-	return out, nil
-}
-
 func loadMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // runLoad starts the embedded server if asked, runs the load and renders the report.

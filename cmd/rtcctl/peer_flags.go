@@ -103,16 +103,28 @@ func parseMediaFlags(c *cli.Context) (mediaOptions, error) {
 	if err := o.Video.Validate(); err != nil {
 		return o, usagef("video profile: %v", err)
 	}
-	// ICE servers: --ice-server URLs (with --ice-user/--ice-pass on turn: URLs) and/or a file.
+	ice, fileRelayOnly, err := parseICEFlags(c)
+	if err != nil {
+		return o, err
+	}
+	o.ICEServers = append(o.ICEServers, ice...)
+	o.RelayOnly = o.RelayOnly || fileRelayOnly
+	return o, nil
+}
+
+// parseICEFlags reads the ICE flags join, call and load share: --ice-server URLs (checked
+// as RFC 7064/7065 URIs; turn: ones get --ice-user/--ice-pass) and an iceServers JSON file
+// (--ice-config), whose iceTransportPolicy "relay" comes back as relayOnly.
+func parseICEFlags(c *cli.Context) (servers []webrtc.ICEServer, relayOnly bool, err error) {
 	urls := c.StringSlice("ice-server")
 	user, pass := c.String("ice-user"), c.String("ice-pass")
 	if (user != "" || pass != "") && len(urls) == 0 {
-		return o, usagef("--ice-user/--ice-pass need --ice-server turn:HOST:PORT")
+		return nil, false, usagef("--ice-user/--ice-pass need --ice-server turn:HOST:PORT")
 	}
 	var stun, turn []string
 	for _, u := range urls {
 		if err := peer.CheckICEURL(u); err != nil {
-			return o, usagef("--ice-server: %v", err)
+			return nil, false, usagef("--ice-server: %v", err)
 		}
 		if strings.HasPrefix(u, "turn") {
 			turn = append(turn, u)
@@ -121,30 +133,28 @@ func parseMediaFlags(c *cli.Context) (mediaOptions, error) {
 		}
 	}
 	if len(stun) > 0 {
-		o.ICEServers = append(o.ICEServers, webrtc.ICEServer{URLs: stun})
+		servers = append(servers, webrtc.ICEServer{URLs: stun})
 	}
 	if len(turn) > 0 {
 		if user == "" || pass == "" {
-			return o, usagef("turn: URLs need --ice-user and --ice-pass (or RTCCTL_ICE_PASS)")
+			return nil, false, usagef("turn: URLs need --ice-user and --ice-pass (or RTCCTL_ICE_PASS)")
 		}
-		o.ICEServers = append(o.ICEServers, webrtc.ICEServer{URLs: turn, Username: user, Credential: pass,
+		servers = append(servers, webrtc.ICEServer{URLs: turn, Username: user, Credential: pass,
 			CredentialType: webrtc.ICECredentialTypePassword})
 	}
 	if file := c.String("ice-config"); file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return o, usagef("--ice-config: %v", err)
+			return nil, false, usagef("--ice-config: %v", err)
 		}
 		ic, err := peer.ParseICEConfig(b)
 		if err != nil {
-			return o, usagef("--ice-config %s: %v", file, err)
+			return nil, false, usagef("--ice-config %s: %v", file, err)
 		}
-		o.ICEServers = append(o.ICEServers, ic.Servers...)
-		if ic.RelayOnly {
-			o.RelayOnly = true
-		}
+		servers = append(servers, ic.Servers...)
+		relayOnly = ic.RelayOnly
 	}
-	return o, nil
+	return servers, relayOnly, nil
 }
 
 // resolveICE fetches the server's ICE config when --ice-from-server is set (exit 3 when
