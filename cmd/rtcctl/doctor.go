@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -41,8 +39,10 @@ type doctorOptions struct {
 	Server   string
 	CAFile   string
 	Insecure bool
-	Origin   string
-	PageURL  string
+	// TLS is what wss and turns trust: the system's CAs plus --ca-file, or --insecure.
+	TLS     probe.TLSOptions
+	Origin  string
+	PageURL string
 	// Idle, when > 0, runs the idle-survival test that long, without and with keepalive.
 	Idle              time.Duration
 	KeepaliveInterval time.Duration
@@ -227,31 +227,12 @@ func parseDoctorFlags(c *cli.Context) (*doctorOptions, error) {
 	if o.RelayOnly && len(o.doctorTURNURLs()) == 0 {
 		return nil, usagef("--relay-only needs a turn: or turns: --ice-server")
 	}
-	if _, err := o.tlsOptions(); err != nil {
+	tlsOpts, err := probeTLSFlags(c)
+	if err != nil {
 		return nil, err
 	}
+	o.TLS = tlsOpts
 	return o, nil
-}
-
-// tlsOptions are the certificates to trust (the system's plus --ca-file) for wss and turns.
-func (o *doctorOptions) tlsOptions() (probe.TLSOptions, error) {
-	t := probe.TLSOptions{Insecure: o.Insecure}
-	if o.CAFile == "" {
-		return t, nil
-	}
-	pemBytes, err := os.ReadFile(o.CAFile)
-	if err != nil {
-		return t, cannotRun(fmt.Errorf("--ca-file: %w", err), "give a readable PEM file")
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pemBytes) {
-		return t, cannotRun(fmt.Errorf("--ca-file %s: no PEM certificate in it", o.CAFile), "pass the CA or server certificate in PEM form")
-	}
-	t.RootCAs = pool
-	return t, nil
 }
 
 // doctorTURNURLs are the turn:/turns: URLs among the ICE servers.
@@ -378,7 +359,7 @@ func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds())
 // turns its rows into checklist items. ok is false when the signaling path fails (a
 // certificate accepted with --insecure does not count: the call can still run).
 func doctorSignalProbe(ctx context.Context, o *doctorOptions, rep *doctorReport) (ok bool) {
-	tlsOpts, _ := o.tlsOptions() // the file was read when the flags were parsed
+	tlsOpts := o.TLS
 	// The certificate is always verified, so its item fails as a browser would; the probe
 	// goes on past an untrusted certificate to test the upgrade and the join anyway.
 	tlsOpts.Insecure = false
@@ -593,7 +574,7 @@ func doctorTURN(ctx context.Context, o *doctorOptions, rep *doctorReport, urls [
 	if o.ICESecret != "" {
 		opts.Username, opts.Password = "", ""
 	}
-	opts.TLS, _ = o.tlsOptions() // the file was read when the flags were parsed
+	opts.TLS = o.TLS
 	tr := probe.TURN(ctx, opts)
 	rep.TURN = tr
 	ok := true
