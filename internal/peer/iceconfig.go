@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pion/stun/v4"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -82,7 +83,8 @@ func ParseICEConfig(b []byte) (ICEConfig, error) {
 	return cfg, nil
 }
 
-// CheckICEURL checks that u is a stun:, stuns:, turn: or turns: URL with a host.
+// CheckICEURL checks that u is a stun:, stuns:, turn: or turns: URL with a host that pion
+// can parse (RFC 7064/7065, ?transport=udp or tcp on turn URLs).
 func CheckICEURL(u string) error {
 	i := strings.IndexByte(u, ':')
 	if i < 0 {
@@ -95,6 +97,11 @@ func CheckICEURL(u string) error {
 	}
 	if iceURLHost(u) == "" {
 		return fmt.Errorf("%q has no host", u)
+	}
+	// What pion will parse when the PeerConnection is made: an unknown ?transport= or a
+	// bad port fails here with the reason instead of as a failed call later.
+	if _, err := stun.ParseURI(u); err != nil {
+		return fmt.Errorf("%q: %w (want e.g. turn:HOST:3478?transport=udp or tcp)", u, err)
 	}
 	return nil
 }

@@ -55,3 +55,22 @@ func TestConfigURL(t *testing.T) {
 		t.Error("ftp:// accepted")
 	}
 }
+
+// TestCheckICEURL: the URLs a user types are checked as pion will parse them, so a bad
+// transport or port is a usage error, not a failed call.
+func TestCheckICEURL(t *testing.T) {
+	for u, ok := range map[string]bool{
+		"stun:127.0.0.1:3478":                   true,
+		"turn:127.0.0.1:3478?transport=udp":     true,
+		"turn:127.0.0.1:3478?transport=tcp":     true,
+		"turns:example.test:5349?transport=tcp": true,
+		"turn:127.0.0.1:3478?transport=sctp":    false,
+		"stun:127.0.0.1:3478?transport=udp":     false,
+		"http://127.0.0.1:3478":                 false,
+		"turn:":                                 false,
+	} {
+		if err := CheckICEURL(u); (err == nil) != ok {
+			t.Errorf("CheckICEURL(%q) = %v, want ok %v", u, err, ok)
+		}
+	}
+}
